@@ -1,0 +1,317 @@
+#include "server/config.h"
+
+#include <getopt.h>
+
+#include <charconv>
+#include <cstring>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace memtwin::server {
+namespace {
+
+// One row per option: the single table behind getopt, -h and the tests.
+struct OptionSpec {
+  const char* long_name;
+  int has_arg;
+  int short_name;
+  const char* help;
+};
+
+constexpr int kNoShort = 256;  // long-only options get ids from here up
+
+constexpr OptionSpec kOptions[] = {
+    {"port", required_argument, 'p', "TCP port to listen on (default: 11211)"},
+    {"udp-port", required_argument, 'U', "UDP port to listen on (default: 0, off)"},
+    {"unix-socket", required_argument, 's', "UNIX socket to listen on"},
+    {"unix-mask", required_argument, 'a', "access mask for UNIX socket, in octal (default: 700)"},
+    {"enable-shutdown", no_argument, 'A', "enable ascii \"shutdown\" command"},
+    {"listen", required_argument, 'l', "interfaces to listen on, comma separated (default: all)"},
+    {"daemon", no_argument, 'd', "run as a daemon"},
+    {"user", required_argument, 'u', "assume identity of <username> (only when run as root)"},
+    {"memory-limit", required_argument, 'm', "item memory in megabytes (default: 64)"},
+    {"disable-evictions", no_argument, 'M', "return error on memory exhausted instead of evicting"},
+    {"conn-limit", required_argument, 'c', "max simultaneous connections (default: 1024)"},
+    {"lock-memory", no_argument, 'k', "lock down all paged memory"},
+    {"verbose", no_argument, 'v', "verbose; -vv also prints the slab classes"},
+    {"help", no_argument, 'h', "print this help and exit"},
+    {"version", no_argument, 'V', "print version and exit"},
+    {"pidfile", required_argument, 'P', "save PID in <file>"},
+    {"slab-growth-factor", required_argument, 'f', "chunk size growth factor (default: 1.25)"},
+    {"slab-min-size", required_argument, 'n', "min space used for key+value+flags (default: 48)"},
+    {"enable-largepages", no_argument, 'L', "preallocate all item memory at start"},
+    {"threads", required_argument, 't', "number of worker threads (default: 4)"},
+    {"max-reqs-per-event", required_argument, 'R',
+     "maximum number of requests per event (default: 20)"},
+    {"disable-cas", no_argument, 'C', "disable use of CAS"},
+    {"listen-backlog", required_argument, 'b', "set the backlog queue limit (default: 1024)"},
+    {"protocol", required_argument, 'B', "protocol: ascii or auto (default: auto)"},
+    {"max-item-size", required_argument, 'I',
+     "adjusts max item size (default: 1m, min: 1k, max: 1024m)"},
+    {"disable-flush-all", no_argument, 'F', "disable flush_all command"},
+    {"extended", required_argument, 'o', "comma separated list of extended options"},
+    {"disable-dumping", no_argument, kNoShort, "accepted for compatibility; no effect yet"},
+};
+
+absl::Status Invalid(std::string_view message) {
+  return absl::InvalidArgumentError(std::string(message));
+}
+
+bool ParseInt(std::string_view s, int64_t* out) {
+  if (s.empty()) return false;
+  const auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return ec == std::errc() && ptr == s.data() + s.size();
+}
+
+// Sizes like memcached's -I: a number with an optional k, m or g suffix (either case).
+bool ParseSize(std::string_view s, uint64_t default_unit, uint64_t* out) {
+  uint64_t unit = default_unit;
+  if (!s.empty()) {
+    switch (s.back()) {
+      case 'k':
+      case 'K':
+        unit = 1ull << 10;
+        s.remove_suffix(1);
+        break;
+      case 'm':
+      case 'M':
+        unit = 1ull << 20;
+        s.remove_suffix(1);
+        break;
+      case 'g':
+      case 'G':
+        unit = 1ull << 30;
+        s.remove_suffix(1);
+        break;
+    }
+  }
+  int64_t n;
+  if (!ParseInt(s, &n) || n < 0) return false;
+  *out = static_cast<uint64_t>(n) * unit;
+  return true;
+}
+
+absl::Status ParseExtended(std::string_view list, Config* config) {
+  while (!list.empty()) {
+    const size_t comma = list.find(',');
+    std::string_view item = list.substr(0, comma);
+    list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+    const size_t eq = item.find('=');
+    const std::string_view name = item.substr(0, eq);
+    const std::string_view value =
+        eq == std::string_view::npos ? std::string_view() : item.substr(eq + 1);
+    if (name == "hashpower") {
+      int64_t n;
+      if (!ParseInt(value, &n) || n < 12 || n > 32) {
+        return Invalid("Initial hashtable multiplier of 12 or more, up to 32, required");
+      }
+      config->storage.hash_power_initial = static_cast<uint32_t>(n);
+    } else if (name == "modern" || name == "no_modern" || name == "maxconns_fast" ||
+               name == "no_maxconns_fast" || name == "lru_crawler" || name == "no_lru_crawler" ||
+               name == "lru_maintainer" || name == "no_lru_maintainer" || name == "slab_reassign" ||
+               name == "slab_automove" || name == "hash_algorithm" || name == "idle_timeout" ||
+               name == "track_sizes" || name == "no_hashexpand" || name == "slab_chunk_max" ||
+               name == "tail_repair_time" || name == "lru_crawler_sleep" ||
+               name == "lru_crawler_tocrawl" || name == "read_buf_mem_limit" ||
+               name == "hot_lru_pct" || name == "warm_lru_pct" || name == "hot_max_factor" ||
+               name == "warm_max_factor" || name == "temporary_ttl" || name == "temp_lru" ||
+               name == "watcher_logbuf_size" || name == "worker_logbuf_size" ||
+               name == "resp_obj_mem_limit") {
+      // memcached tuning knobs that our design does not need: accepted so existing command
+      // lines keep working.
+    } else {
+      return Invalid(absl::StrCat("Illegal suboption \"", std::string(item), "\""));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<ParsedCommandLine> ParseCommandLine(int argc, char** argv) {
+  ParsedCommandLine parsed;
+  Config& c = parsed.config;
+  std::vector<option> long_options;
+  std::string short_options;
+  for (const OptionSpec& o : kOptions) {
+    long_options.push_back({o.long_name, o.has_arg, nullptr, o.short_name});
+    if (o.short_name < kNoShort) {
+      short_options += static_cast<char>(o.short_name);
+      if (o.has_arg == required_argument) short_options += ':';
+    }
+  }
+  long_options.push_back({nullptr, 0, nullptr, 0});
+  uint64_t item_size_max = c.storage.item_size_max;
+  optind = 1;
+  opterr = 0;
+  int ch;
+  while ((ch = getopt_long(argc, argv, short_options.c_str(), long_options.data(), nullptr)) !=
+         -1) {
+    const std::string_view arg = optarg != nullptr ? optarg : "";
+    int64_t n = 0;
+    switch (ch) {
+      case 'p':
+        if (!ParseInt(arg, &n) || n < 0 || n > 65535) return Invalid("Invalid port number");
+        c.port = static_cast<int>(n);
+        break;
+      case 'U':
+        if (!ParseInt(arg, &n) || n < 0 || n > 65535) return Invalid("Invalid UDP port number");
+        c.udp_port = static_cast<int>(n);
+        break;
+      case 's':
+        c.unix_socket = std::string(arg);
+        break;
+      case 'a': {
+        const auto [ptr, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), n, 8);
+        if (ec != std::errc() || ptr != arg.data() + arg.size() || n < 0 || n > 0777) {
+          return Invalid("Invalid unix socket mask");
+        }
+        c.unix_mask = static_cast<int>(n);
+        break;
+      }
+      case 'A':
+        c.enable_shutdown = true;
+        break;
+      case 'l': {
+        std::string_view list = arg;
+        while (!list.empty()) {
+          const size_t comma = list.find(',');
+          c.listen_addresses.emplace_back(list.substr(0, comma));
+          list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+        }
+        break;
+      }
+      case 'd':
+        c.daemonize = true;
+        break;
+      case 'u':
+        c.user = std::string(arg);
+        break;
+      case 'm': {
+        uint64_t bytes;
+        if (!ParseSize(arg, 1ull << 20, &bytes) || bytes == 0) {
+          return Invalid("Invalid value for -m: memory limit in megabytes expected");
+        }
+        c.storage.memory_limit = bytes;
+        break;
+      }
+      case 'M':
+        c.storage.evict = false;
+        break;
+      case 'c':
+        if (!ParseInt(arg, &n) || n <= 0) {
+          return Invalid("Maximum connections must be greater than 0");
+        }
+        c.max_connections = static_cast<int>(n);
+        break;
+      case 'k':
+        c.lock_memory = true;
+        break;
+      case 'v':
+        ++c.verbose;
+        break;
+      case 'h':
+        parsed.action = CommandLineAction::kHelp;
+        break;
+      case 'V':
+        parsed.action = CommandLineAction::kVersion;
+        break;
+      case 'P':
+        c.pid_file = std::string(arg);
+        break;
+      case 'f': {
+        const std::string s(arg);
+        char* end = nullptr;
+        const double f = std::strtod(s.c_str(), &end);
+        if (s.empty() || *end != '\0' || !(f > 1.0))
+          return Invalid("Factor must be greater than 1");
+        c.storage.growth_factor = f;
+        break;
+      }
+      case 'n':
+        if (!ParseInt(arg, &n) || n <= 0) return Invalid("Chunk size must be greater than 0");
+        c.storage.min_value_space = static_cast<size_t>(n);
+        break;
+      case 'L':
+        c.storage.preallocate = true;
+        break;
+      case 't':
+        if (!ParseInt(arg, &n) || n <= 0) {
+          return Invalid("Number of threads must be greater than 0");
+        }
+        c.threads = static_cast<int>(n);
+        break;
+      case 'R':
+        if (!ParseInt(arg, &n) || n <= 0) {
+          return Invalid("Number of requests per event must be greater than 0");
+        }
+        c.requests_per_event = static_cast<int>(n);
+        break;
+      case 'C':
+        c.cas_enabled = false;
+        break;
+      case 'b':
+        if (!ParseInt(arg, &n) || n <= 0) return Invalid("Invalid listen backlog");
+        c.backlog = static_cast<int>(n);
+        break;
+      case 'B':
+        if (arg != "ascii" && arg != "auto") {
+          return Invalid(absl::StrCat("Invalid value for binding protocol: ", std::string(arg),
+                                      " -- should be one of auto or ascii (binary is not "
+                                      "supported yet)"));
+        }
+        break;
+      case 'I':
+        if (!ParseSize(arg, 1, &item_size_max)) {
+          return Invalid("Invalid value for -I: size with optional k or m suffix expected");
+        }
+        break;
+      case 'F':
+        c.flush_enabled = false;
+        break;
+      case 'o': {
+        absl::Status s = ParseExtended(arg, &c);
+        if (!s.ok()) return s;
+        break;
+      }
+      case kNoShort:  // --disable-dumping
+        break;
+      default:
+        return Invalid(optopt != 0 && optopt < kNoShort
+                           ? absl::StrCat("Illegal argument \"", std::string(1, char(optopt)), "\"")
+                           : absl::StrCat("Illegal argument \"", argv[optind - 1], "\""));
+    }
+  }
+  if (optind < argc) {
+    return Invalid(absl::StrCat("Unexpected argument \"", argv[optind], "\""));
+  }
+  if (item_size_max < 1024) return Invalid("Item max size cannot be less than 1024 bytes.");
+  if (item_size_max > (1ull << 30)) return Invalid("Cannot set item size limit higher than 1 GB.");
+  if (item_size_max > c.storage.memory_limit / 2) {
+    return Invalid("Cannot set item size limit higher than 1/2 of memory max.");
+  }
+  c.storage.item_size_max = item_size_max;
+  if (c.udp_port != 0) {
+    return Invalid("UDP (-U) is not supported by memtwin; run with -U 0 (the default)");
+  }
+  return parsed;
+}
+
+std::string UsageText() {
+  std::string out = absl::StrCat("memtwin ", kVersion,
+                                 " - a memcached-compatible cache with built-in replication\n");
+  for (const OptionSpec& o : kOptions) {
+    std::string left =
+        o.short_name < kNoShort
+            ? absl::StrCat("-", std::string(1, char(o.short_name)), ", --", o.long_name)
+            : absl::StrCat("    --", o.long_name);
+    if (o.has_arg == required_argument) left += "=<arg>";
+    if (left.size() < 30) left.resize(30, ' ');
+    absl::StrAppend(&out, left, " ", o.help, "\n");
+  }
+  return out;
+}
+
+}  // namespace memtwin::server

@@ -1,0 +1,162 @@
+#include "server/listener.h"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace memtwin::server {
+namespace {
+
+constexpr char kTooManyConnections[] = "ERROR Too many open connections\r\n";
+
+absl::Status Errno(const std::string& what) {
+  return absl::UnavailableError(absl::StrCat(what, ": ", strerror(errno)));
+}
+
+}  // namespace
+
+Listener::Listener(event_base* base, ServerContext* context, std::vector<Worker*> workers)
+    : base_(base), context_(context), workers_(std::move(workers)) {}
+
+Listener::~Listener() { Close(); }
+
+void Listener::Close() {
+  for (evconnlistener* l : listeners_) evconnlistener_free(l);
+  listeners_.clear();
+}
+
+absl::Status Listener::Open() {
+  const Config& config = *context_->config;
+  if (!config.unix_socket.empty()) return ListenUnix();  // as memcached: -s disables TCP
+  if (config.port == 0) return absl::OkStatus();         // as memcached: -p 0 turns TCP off
+  if (config.listen_addresses.empty()) return ListenTcp("");
+  for (const std::string& address : config.listen_addresses) {
+    absl::Status s = ListenTcp(address);
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Listener::ListenTcp(const std::string& address) {
+  const Config& config = *context_->config;
+  std::string host = address;
+  std::string port = std::to_string(config.port);
+  // -l accepts host, host:port, [v6] and [v6]:port.
+  if (!host.empty() && host.front() == '[') {
+    const size_t close = host.find(']');
+    if (close != std::string::npos) {
+      if (close + 1 < host.size() && host[close + 1] == ':') port = host.substr(close + 2);
+      host = host.substr(1, close - 1);
+    }
+  } else if (std::count(host.begin(), host.end(), ':') == 1) {
+    port = host.substr(host.find(':') + 1);
+    host = host.substr(0, host.find(':'));
+  }
+  addrinfo hints{};
+  hints.ai_flags = AI_PASSIVE;
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* results = nullptr;
+  const int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &results);
+  if (rc != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("getaddrinfo(", address, "): ", gai_strerror(rc)));
+  }
+  absl::Status status = absl::OkStatus();
+  bool bound_any = false;
+  for (addrinfo* ai = results; ai != nullptr; ai = ai->ai_next) {
+    const int fd =
+        socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0) continue;
+    const int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (ai->ai_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+      status = Errno(absl::StrCat("failed to listen on TCP port ", port));
+      close(fd);
+      continue;
+    }
+    sockaddr_storage bound{};
+    socklen_t len = sizeof(bound);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len);
+    const int bound_port =
+        ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                                          : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+    absl::Status s = Add(fd);
+    if (!s.ok()) {
+      status = s;
+      continue;
+    }
+    bound_ports_.emplace_back(ai->ai_family, bound_port);
+    bound_any = true;
+  }
+  freeaddrinfo(results);
+  return bound_any ? absl::OkStatus() : status;
+}
+
+absl::Status Listener::ListenUnix() {
+  const Config& config = *context_->config;
+  sockaddr_un addr{};
+  if (config.unix_socket.size() >= sizeof(addr.sun_path)) {
+    return absl::InvalidArgumentError("unix socket path too long");
+  }
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Errno("socket(AF_UNIX)");
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, config.unix_socket.data(), config.unix_socket.size());
+  unlink(config.unix_socket.c_str());
+  const mode_t old_umask = umask(~config.unix_mask & 0777);
+  const int rc = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  umask(old_umask);
+  if (rc != 0) {
+    close(fd);
+    return Errno(absl::StrCat("bind(", config.unix_socket, ")"));
+  }
+  return Add(fd);
+}
+
+absl::Status Listener::Add(int fd) {
+  evconnlistener* l = evconnlistener_new(base_, &Listener::OnAccept, this,
+                                         LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+                                         context_->config->backlog, fd);
+  if (l == nullptr) {
+    close(fd);
+    return Errno("listen");
+  }
+  listeners_.push_back(l);
+  return absl::OkStatus();
+}
+
+void Listener::OnAccept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int, void* arg) {
+  auto* self = static_cast<Listener*>(arg);
+  ServerContext* context = self->context_;
+  evutil_make_socket_nonblocking(fd);
+  if (addr->sa_family == AF_INET || addr->sa_family == AF_INET6) {
+    const int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  }
+  if (context->curr_connections.load(std::memory_order_relaxed) >=
+      static_cast<uint64_t>(context->config->max_connections)) {
+    // Best effort, like memcached: the client may already be gone.
+    [[maybe_unused]] ssize_t n = write(fd, kTooManyConnections, sizeof(kTooManyConnections) - 1);
+    close(fd);
+    context->rejected_connections.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  context->curr_connections.fetch_add(1, std::memory_order_relaxed);
+  context->total_connections.fetch_add(1, std::memory_order_relaxed);
+  self->workers_[self->next_worker_++ % self->workers_.size()]->AddConnection(fd);
+}
+
+}  // namespace memtwin::server

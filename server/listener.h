@@ -1,0 +1,46 @@
+// The client-facing sockets (TCP on every -l address, or the -s unix socket) on the main
+// thread's event base. Accepted connections go round-robin to the workers; beyond -c they get
+// memcached's "ERROR Too many open connections" and are closed. Not thread-safe: main thread.
+#pragma once
+
+#include <event2/listener.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "server/server_context.h"
+#include "server/worker.h"
+
+namespace memtwin::server {
+
+class Listener {
+ public:
+  Listener(event_base* base, ServerContext* context, std::vector<Worker*> workers);
+  ~Listener();
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
+
+  // Binds and listens as the Config says. Each bound TCP port is recorded in bound_ports().
+  absl::Status Open();
+  // Stops accepting (used at shutdown).
+  void Close();
+  const std::vector<std::pair<int, int>>& bound_ports() const { return bound_ports_; }
+  size_t socket_count() const { return listeners_.size(); }
+
+ private:
+  static void OnAccept(evconnlistener* listener, evutil_socket_t fd, sockaddr* addr, int len,
+                       void* arg);
+  absl::Status ListenTcp(const std::string& address);
+  absl::Status ListenUnix();
+  absl::Status Add(int fd);
+
+  event_base* const base_;
+  ServerContext* const context_;
+  const std::vector<Worker*> workers_;
+  size_t next_worker_ = 0;
+  std::vector<evconnlistener*> listeners_;
+  std::vector<std::pair<int, int>> bound_ports_;  // (address family, port)
+};
+
+}  // namespace memtwin::server

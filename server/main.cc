@@ -1,0 +1,190 @@
+// memtwin's entry point: parses the command line, builds the Store, starts the workers and the
+// listeners, and runs the main event loop (accepting, signals, periodic upkeep) until SIGTERM,
+// SIGINT or the "shutdown" command.
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <vector>
+
+#include "server/config.h"
+#include "server/listener.h"
+#include "server/server_context.h"
+#include "server/worker.h"
+#include "storage/store.h"
+
+namespace memtwin::server {
+namespace {
+
+constexpr int kExitUsage = 64;  // EX_USAGE, as memcached
+
+bool DropPrivileges(const Config& config) {
+  if (getuid() != 0 && geteuid() != 0) return true;
+  if (config.user.empty()) {
+    std::fprintf(stderr, "can't run as root without the -u switch\n");
+    return false;
+  }
+  const passwd* pw = getpwnam(config.user.c_str());
+  if (pw == nullptr) {
+    std::fprintf(stderr, "can't find the user %s to switch to\n", config.user.c_str());
+    return false;
+  }
+  if (pw->pw_uid == 0) return true;
+  if (setgroups(0, nullptr) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
+    std::fprintf(stderr, "failed to assume identity of user %s\n", config.user.c_str());
+    return false;
+  }
+  return true;
+}
+
+void PrintSlabClasses(const storage::SlabClasses& classes) {
+  for (int id = 1; id <= classes.count(); ++id) {
+    std::fprintf(stderr, "slab class %3d: chunk size %9u perslab %7u\n", id,
+                 classes.at(id).chunk_size, classes.at(id).chunks_per_page);
+  }
+}
+
+// memcached writes its bound ports to $MEMCACHED_PORT_FILENAME so tests can use port 0; so do we.
+void WritePortFile(const Listener& listener) {
+  const char* path = std::getenv("MEMCACHED_PORT_FILENAME");
+  if (path == nullptr) return;
+  const std::string tmp = std::string(path) + ".lck";
+  {
+    std::ofstream out(tmp);
+    for (const auto& [family, port] : listener.bound_ports()) {
+      out << (family == AF_INET6 ? "TCP INET6: " : "TCP INET: ") << port << "\n";
+    }
+  }
+  std::rename(tmp.c_str(), path);
+}
+
+struct MainLoop {
+  event_base* base;
+  storage::Store* store;
+};
+
+void OnSignal(evutil_socket_t, short, void* arg) {
+  event_base_loopexit(static_cast<MainLoop*>(arg)->base, nullptr);
+}
+
+void OnMaintenanceTick(evutil_socket_t, short, void* arg) {
+  static_cast<MainLoop*>(arg)->store->Maintain();
+}
+
+int Run(int argc, char** argv) {
+  signal(SIGPIPE, SIG_IGN);
+  auto parsed = ParseCommandLine(argc, argv);
+  if (!parsed.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(parsed.status().message()).c_str());
+    return kExitUsage;
+  }
+  if (parsed->action == CommandLineAction::kHelp) {
+    std::fputs(UsageText().c_str(), stdout);
+    return 0;
+  }
+  if (parsed->action == CommandLineAction::kVersion) {
+    std::printf("memtwin %s\n", kVersion);
+    return 0;
+  }
+  const Config config = parsed->config;
+  // As memcached: switch user before anything is created, and refuse to run as root unasked.
+  if (!DropPrivileges(config)) return kExitUsage;
+  if (config.daemonize && daemon(0, 0) != 0) {
+    std::perror("failed to daemonize");
+    return EXIT_FAILURE;
+  }
+  if (config.lock_memory && mlockall(MCL_CURRENT | MCL_FUTURE) != 0) {
+    std::perror("warning: -k: mlockall failed");
+  }
+  evthread_use_pthreads();
+
+  storage::SystemClock clock;
+  auto store = storage::Store::Create(config.storage, &clock);
+  if (!store.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(store.status().message()).c_str());
+    return EXIT_FAILURE;
+  }
+  if (config.verbose >= 2) PrintSlabClasses((*store)->slab_classes());
+
+  ServerContext context;
+  context.store = store->get();
+  context.config = &config;
+  context.start_time = clock.Now();
+  context.verbosity.store(config.verbose);
+
+  event_base* base = event_base_new();
+  MainLoop loop{base, store->get()};
+  context.request_shutdown = [base] { event_base_loopexit(base, nullptr); };
+
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::vector<Worker*> worker_ptrs;
+  for (int i = 0; i < config.threads; ++i) {
+    workers.push_back(std::make_unique<Worker>(&context));
+    context.thread_stats.push_back(workers.back()->stats());
+    worker_ptrs.push_back(workers.back().get());
+  }
+  for (auto& w : workers) {
+    absl::Status s = w->Start();
+    if (!s.ok()) {
+      std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
+      return EXIT_FAILURE;
+    }
+  }
+  auto listener = std::make_unique<Listener>(base, &context, worker_ptrs);
+  absl::Status s = listener->Open();
+  if (!s.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
+    for (auto& w : workers) w->Stop();
+    for (auto& w : workers) w->Join();
+    return EXIT_FAILURE;
+  }
+  // memcached counts its listening sockets in total_connections; so do we, for identical stats.
+  context.total_connections.store(listener->socket_count());
+  WritePortFile(*listener);
+  if (!config.pid_file.empty()) {
+    std::ofstream(config.pid_file) << getpid() << "\n";
+  }
+
+  event* sigterm = evsignal_new(base, SIGTERM, &OnSignal, &loop);
+  event* sigint = evsignal_new(base, SIGINT, &OnSignal, &loop);
+  event* tick = event_new(base, -1, EV_PERSIST, &OnMaintenanceTick, &loop);
+  const timeval one_second{1, 0};
+  event_add(sigterm, nullptr);
+  event_add(sigint, nullptr);
+  event_add(tick, &one_second);
+  if (config.verbose >= 1) {
+    std::fprintf(stderr, "memtwin %s: serving on %s, %d threads, %zu MB\n", kVersion,
+                 config.unix_socket.empty() ? ("port " + std::to_string(config.port)).c_str()
+                                            : config.unix_socket.c_str(),
+                 config.threads, config.storage.memory_limit >> 20);
+  }
+
+  event_base_dispatch(base);
+
+  listener->Close();
+  for (auto& w : workers) w->Stop();
+  for (auto& w : workers) w->Join();
+  event_free(sigterm);
+  event_free(sigint);
+  event_free(tick);
+  listener.reset();
+  workers.clear();
+  event_base_free(base);
+  if (!config.pid_file.empty()) unlink(config.pid_file.c_str());
+  if (!config.unix_socket.empty()) unlink(config.unix_socket.c_str());
+  return 0;
+}
+
+}  // namespace
+}  // namespace memtwin::server
+
+int main(int argc, char** argv) { return memtwin::server::Run(argc, argv); }

@@ -1,0 +1,30 @@
+// What every protocol handler can reach: the store, the configuration, and the process-wide
+// facts that "stats" reports. Owned by main(); outlives every worker and connection.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "server/config.h"
+#include "server/stats.h"
+#include "storage/store.h"
+
+namespace memtwin::server {
+
+struct ServerContext {
+  storage::Store* store = nullptr;
+  const Config* config = nullptr;
+  uint32_t start_time = 0;  // unix seconds
+  std::atomic<uint64_t> curr_connections{0};
+  std::atomic<uint64_t> total_connections{0};
+  std::atomic<uint64_t> rejected_connections{0};
+  std::atomic<int> verbosity{0};
+  // One per worker thread, in thread order; "stats" sums them and "stats reset" clears them.
+  std::vector<ThreadStats*> thread_stats;
+  // Asks the process to shut down (the "shutdown" command with -A, or a signal).
+  std::function<void()> request_shutdown;
+};
+
+}  // namespace memtwin::server

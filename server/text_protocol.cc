@@ -1,0 +1,889 @@
+// memcached's text protocol: each request is parsed by server/text_parser.h, executed against the
+// Store, and answered with the bytes memcached 1.6.18 sends (checked against the binary; see
+// tests/unit/server/text_protocol_test.cc). The grammar is at the top of text_parser.cc.
+//
+// A storage command is handled only once its whole data block has arrived, so the value is a
+// view into the connection's buffer and is never copied here. A block that cannot be stored
+// because it is too large is discarded as it arrives instead (swallow_), like memcached's
+// conn_swallow, so the connection never buffers it.
+#include "server/text_protocol.h"
+
+#include <event2/event.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+
+#include "server/text_parser.h"
+#include "storage/item.h"
+#include "storage/store.h"
+
+namespace memtwin::server {
+namespace {
+
+using storage::DeleteResult;
+using storage::DeltaResult;
+using storage::ItemView;
+using storage::LookupResult;
+using storage::StoreMode;
+using storage::StoreResult;
+using text::Command;
+using text::TokenizedLine;
+
+// ---------------------------------------------------------------------------------------------
+// Wire text. Store outcomes become reply lines here and nowhere else.
+
+std::string_view ReplyFor(StoreResult r) {
+  switch (r) {
+    case StoreResult::kStored:
+      return "STORED";
+    case StoreResult::kNotStored:
+      return "NOT_STORED";
+    case StoreResult::kExists:
+      return "EXISTS";
+    case StoreResult::kNotFound:
+      return "NOT_FOUND";
+    case StoreResult::kTooLarge:
+      return "SERVER_ERROR object too large for cache";
+    case StoreResult::kOutOfMemory:
+      return "SERVER_ERROR out of memory storing object";
+  }
+  return "SERVER_ERROR Unhandled storage type.";
+}
+
+std::string_view ReplyFor(DeleteResult r) {
+  switch (r) {
+    case DeleteResult::kDeleted:
+      return "DELETED";
+    case DeleteResult::kNotFound:
+      return "NOT_FOUND";
+    case DeleteResult::kExists:
+      return "EXISTS";
+  }
+  return "SERVER_ERROR unhandled delete result";
+}
+
+// kOk is answered with the new number instead.
+std::string_view ReplyFor(DeltaResult r) {
+  switch (r) {
+    case DeltaResult::kOk:
+      break;
+    case DeltaResult::kNotFound:
+      return "NOT_FOUND";
+    case DeltaResult::kNonNumeric:
+      return "CLIENT_ERROR cannot increment or decrement non-numeric value";
+    case DeltaResult::kExists:
+      return "EXISTS";
+    case DeltaResult::kOutOfMemory:
+      return "SERVER_ERROR out of memory";
+  }
+  return "SERVER_ERROR unhandled delta result";
+}
+
+// For "touch".
+std::string_view ReplyFor(LookupResult r) {
+  return r == LookupResult::kHit ? "TOUCHED" : "NOT_FOUND";
+}
+
+constexpr std::string_view kError = "ERROR";
+constexpr std::string_view kOk = "OK";
+constexpr std::string_view kBadFormat = "CLIENT_ERROR bad command line format";
+constexpr std::string_view kBadDataChunk = "CLIENT_ERROR bad data chunk";
+constexpr std::string_view kBadDelta = "CLIENT_ERROR invalid numeric delta argument";
+constexpr std::string_view kBadExptime = "CLIENT_ERROR invalid exptime argument";
+constexpr std::string_view kDeleteUsage =
+    "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]";
+constexpr std::string_view kFlushNotAllowed = "CLIENT_ERROR flush_all not allowed";
+constexpr std::string_view kShutdownNotEnabled = "ERROR: shutdown not enabled";
+constexpr std::string_view kBadShutdownMode = "CLIENT_ERROR invalid shutdown mode";
+constexpr std::string_view kMemlimitTooSmall =
+    "MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m";
+constexpr std::string_view kMemlimitNotBytes =
+    "MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes";
+constexpr std::string_view kMemlimitFailed =
+    "MEMLIMIT_ADJUST_FAILED out of bounds or unable to adjust";
+
+// memcached's MAX_VERBOSITY_LEVEL.
+constexpr uint32_t kMaxVerbosity = 2;
+// cache_memlimit's bounds, in megabytes.
+constexpr uint32_t kMinMemlimitMb = 8;
+constexpr uint32_t kMaxMemlimitMb = 1000000000;
+
+// ---------------------------------------------------------------------------------------------
+// Output helpers: append to `out` without building temporary strings.
+
+void AppendNumber(std::string* out, uint64_t v) {
+  char buf[20];
+  const auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
+  out->append(buf, static_cast<size_t>(end - buf));
+}
+
+void AppendSigned(std::string* out, int64_t v) {
+  char buf[21];
+  const auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
+  out->append(buf, static_cast<size_t>(end - buf));
+}
+
+// A reply line, unless the client asked for none (memcached's out_string).
+void Reply(std::string* out, bool noreply, std::string_view text) {
+  if (noreply) return;
+  out->append(text);
+  out->append("\r\n");
+}
+
+void Stat(std::string* out, std::string_view name, std::string_view value) {
+  out->append("STAT ");
+  out->append(name);
+  out->push_back(' ');
+  out->append(value);
+  out->append("\r\n");
+}
+
+void Stat(std::string* out, std::string_view name, uint64_t value) {
+  out->append("STAT ");
+  out->append(name);
+  out->push_back(' ');
+  AppendNumber(out, value);
+  out->append("\r\n");
+}
+
+// "STAT <prefix><id>:<name> <value>", the per-class form of "stats items" and "stats slabs".
+void ClassStat(std::string* out, std::string_view prefix, int id, std::string_view name,
+               uint64_t value) {
+  out->append("STAT ");
+  out->append(prefix);
+  AppendSigned(out, id);
+  out->push_back(':');
+  out->append(name);
+  out->push_back(' ');
+  AppendNumber(out, value);
+  out->append("\r\n");
+}
+
+std::string_view YesNo(bool b) { return b ? "yes" : "no"; }
+
+// printf into a small buffer, for the few stats memcached prints with a format.
+template <typename... Args>
+std::string_view Format(char (&buf)[64], const char* fmt, Args... args) {
+  const int n = std::snprintf(buf, sizeof(buf), fmt, args...);
+  return std::string_view(buf, n < 0 ? 0 : std::min<size_t>(static_cast<size_t>(n), 63));
+}
+
+bool IsStorage(Command c) {
+  switch (c) {
+    case Command::kSet:
+    case Command::kAdd:
+    case Command::kReplace:
+    case Command::kAppend:
+    case Command::kPrepend:
+    case Command::kCas:
+      return true;
+    default:
+      return false;
+  }
+}
+
+StoreMode ModeFor(Command c) {
+  switch (c) {
+    case Command::kAdd:
+      return StoreMode::kAdd;
+    case Command::kReplace:
+      return StoreMode::kReplace;
+    case Command::kAppend:
+      return StoreMode::kAppend;
+    case Command::kPrepend:
+      return StoreMode::kPrepend;
+    case Command::kCas:
+      return StoreMode::kCas;
+    default:
+      return StoreMode::kSet;
+  }
+}
+
+void Add(std::atomic<uint64_t>& counter, uint64_t n = 1) { ThreadStats::Add(counter, n); }
+
+// ---------------------------------------------------------------------------------------------
+// Executes one request at a time for TextProtocol::Process.
+
+class Runner {
+ public:
+  enum class Step {
+    kDone,      // handled; *used bytes of input consumed
+    kNeedMore,  // incomplete; nothing consumed, nothing done
+    kClose,     // handled (or refused); close the connection
+  };
+
+  Runner(ServerContext* context, ThreadStats* stats, uint64_t* swallow, std::string* out)
+      : context_(context),
+        stats_(stats),
+        store_(context->store),
+        config_(context->config),
+        swallow_(swallow),
+        out_(out) {}
+
+  Step Handle(std::string_view in, size_t* used);
+
+  // Whether Handle would act on `in` now (for kYield: only say so when there is work waiting).
+  bool HasCompleteRequest(std::string_view in) const;
+
+ private:
+  // Size check done when the header arrives, so that a rejected block can be swallowed; the
+  // rule is the Store's own (header + key + value within -I).
+  bool TooLarge(const text::StorageHeader& h) const {
+    return storage::Item::TotalSize(h.key.size(), h.bytes) > store_->item_size_max();
+  }
+
+  Step Dispatch(const TokenizedLine& t, Command command, std::string_view after, size_t* used);
+  Step Storage(const TokenizedLine& t, Command command, std::string_view after, size_t* used);
+  void Retrieve(const TokenizedLine& t, bool with_cas, bool touch);
+  void Arithmetic(const TokenizedLine& t, bool incr);
+  void Touch(const TokenizedLine& t);
+  void Delete(const TokenizedLine& t);
+  void FlushAll(const TokenizedLine& t);
+  void Verbosity(const TokenizedLine& t);
+  Step Shutdown(const TokenizedLine& t);
+  void CacheMemlimit(const TokenizedLine& t);
+  void Stats(const TokenizedLine& t);
+  void GeneralStats();
+  void SettingsStats();
+  void ItemsStats();
+  void SlabsStats();
+  void SizesStats();
+  void ResetStats();
+
+  ServerContext* const context_;
+  ThreadStats* const stats_;
+  storage::Store* const store_;
+  const Config* const config_;
+  uint64_t* const swallow_;
+  std::string* const out_;
+};
+
+Runner::Step Runner::Handle(std::string_view in, size_t* used) {
+  std::string_view line;
+  size_t line_used = 0;
+  switch (text::NextLine(in, &line, &line_used)) {
+    case text::LineStatus::kNeedMore:
+      return Step::kNeedMore;
+    case text::LineStatus::kTooLong:
+      return Step::kClose;
+    case text::LineStatus::kLine:
+      break;
+  }
+  TokenizedLine t;
+  text::Tokenize(line, &t);
+  *used = line_used;
+  // No command is shorter than two bytes.
+  if (t.count == 0 || t.tokens[0].size() < 2) {
+    Reply(out_, false, kError);
+    return Step::kDone;
+  }
+  const text::CommandSpec* spec = text::FindCommand(t.tokens[0]);
+  if (spec == nullptr) {
+    // Meta commands (mg, ms, md, ma, mn, me) would be dispatched here; until then they get
+    // memcached's answer to a command it does not know.
+    if (text::LooksLikeHttp(t)) return Step::kClose;
+    Reply(out_, false, kError);
+    return Step::kDone;
+  }
+  if (t.count < spec->min_tokens || t.count > spec->max_tokens) {
+    Reply(out_, false, kError);
+    return Step::kDone;
+  }
+  const Step step = Dispatch(t, spec->command, in.substr(line_used), used);
+  if (step == Step::kNeedMore) *used = 0;
+  return step;
+}
+
+Runner::Step Runner::Dispatch(const TokenizedLine& t, Command command, std::string_view after,
+                              size_t* used) {
+  switch (command) {
+    case Command::kGet:
+      Retrieve(t, false, false);
+      break;
+    case Command::kGets:
+      Retrieve(t, true, false);
+      break;
+    case Command::kGat:
+      Retrieve(t, false, true);
+      break;
+    case Command::kGats:
+      Retrieve(t, true, true);
+      break;
+    case Command::kSet:
+    case Command::kAdd:
+    case Command::kReplace:
+    case Command::kAppend:
+    case Command::kPrepend:
+    case Command::kCas:
+      return Storage(t, command, after, used);
+    case Command::kIncr:
+      Arithmetic(t, true);
+      break;
+    case Command::kDecr:
+      Arithmetic(t, false);
+      break;
+    case Command::kTouch:
+      Touch(t);
+      break;
+    case Command::kDelete:
+      Delete(t);
+      break;
+    case Command::kFlushAll:
+      FlushAll(t);
+      break;
+    case Command::kVersion:
+      out_->append("VERSION ");
+      out_->append(kVersion);
+      out_->append("\r\n");
+      break;
+    case Command::kVerbosity:
+      Verbosity(t);
+      break;
+    case Command::kQuit:
+      return Step::kClose;
+    case Command::kShutdown:
+      return Shutdown(t);
+    case Command::kCacheMemlimit:
+      CacheMemlimit(t);
+      break;
+    case Command::kStats:
+      Stats(t);
+      break;
+  }
+  return Step::kDone;
+}
+
+bool Runner::HasCompleteRequest(std::string_view in) const {
+  std::string_view line;
+  size_t line_used = 0;
+  switch (text::NextLine(in, &line, &line_used)) {
+    case text::LineStatus::kNeedMore:
+      return false;
+    case text::LineStatus::kTooLong:
+      return true;
+    case text::LineStatus::kLine:
+      break;
+  }
+  TokenizedLine t;
+  text::Tokenize(line, &t);
+  if (t.count == 0) return true;
+  const text::CommandSpec* spec = text::FindCommand(t.tokens[0]);
+  if (spec == nullptr || !IsStorage(spec->command) || t.count < spec->min_tokens ||
+      t.count > spec->max_tokens) {
+    return true;
+  }
+  text::StorageHeader h;
+  if (!text::ParseStorageHeader(t, spec->command == Command::kCas, &h) || TooLarge(h)) return true;
+  return in.size() - line_used >= uint64_t{h.bytes} + 2;
+}
+
+Runner::Step Runner::Storage(const TokenizedLine& t, Command command, std::string_view after,
+                             size_t* used) {
+  text::StorageHeader h;
+  if (!text::ParseStorageHeader(t, command == Command::kCas, &h)) {
+    Reply(out_, h.noreply, kBadFormat);
+    return Step::kDone;
+  }
+  if (TooLarge(h)) {
+    Reply(out_, h.noreply, ReplyFor(StoreResult::kTooLarge));
+    *swallow_ = uint64_t{h.bytes} + 2;
+    // As memcached: a set that cannot store its value must not leave the old one readable.
+    if (command == Command::kSet) store_->Delete(h.key);
+    return Step::kDone;
+  }
+  const size_t block = size_t{h.bytes} + 2;
+  if (after.size() < block) return Step::kNeedMore;
+  *used += block;
+  Add(stats_->set_cmds);
+  if (after[h.bytes] != '\r' || after[h.bytes + 1] != '\n') {
+    Reply(out_, h.noreply, kBadDataChunk);
+    return Step::kDone;
+  }
+  storage::StoreRequest request;
+  request.mode = ModeFor(command);
+  request.key = h.key;
+  request.value = after.substr(0, h.bytes);
+  request.flags = h.flags;
+  request.exptime = h.exptime;
+  // With -C items carry no CAS to match, so memcached's cas always fails: EXISTS when the item
+  // is there, NOT_FOUND when not. A zero cas-unique never matches a version, which does that.
+  request.cas = config_->cas_enabled ? h.cas : 0;
+  const StoreResult result = store_->Set(request);
+  if (command == Command::kCas) {
+    switch (result) {
+      case StoreResult::kStored:
+        Add(stats_->cas_hits);
+        break;
+      case StoreResult::kExists:
+        Add(stats_->cas_badval);
+        break;
+      case StoreResult::kNotFound:
+        Add(stats_->cas_misses);
+        break;
+      default:
+        break;
+    }
+  }
+  Reply(out_, h.noreply, ReplyFor(result));
+  return Step::kDone;
+}
+
+void Runner::Retrieve(const TokenizedLine& t, bool with_cas, bool touch) {
+  size_t first_key = 1;
+  int32_t exptime = 0;
+  if (touch) {
+    if (!text::ParseInt32(t.tokens[1], &exptime)) {
+      Reply(out_, false, kBadExptime);
+      return;
+    }
+    first_key = 2;
+  }
+  const bool show_cas = with_cas && config_->cas_enabled;
+  std::string* const out = out_;
+  auto visit = [out, with_cas, show_cas](const ItemView& item) {
+    out->append("VALUE ");
+    out->append(item.key);
+    out->push_back(' ');
+    AppendNumber(out, item.flags);
+    out->push_back(' ');
+    AppendNumber(out, item.value.size());
+    if (with_cas) {
+      out->push_back(' ');
+      AppendNumber(out, show_cas ? item.version : 0);
+    }
+    out->append("\r\n");
+    out->append(item.value);
+    out->append("\r\n");
+  };
+  auto lookup = [&](std::string_view key) {
+    if (key.size() > storage::kMaxKeyLength) return false;
+    const LookupResult r =
+        touch ? store_->GetAndTouch(key, exptime, visit) : store_->Get(key, visit);
+    if (r == LookupResult::kExpired) Add(stats_->get_expired);
+    if (r == LookupResult::kFlushed) Add(stats_->get_flushed);
+    if (touch) {
+      Add(stats_->touch_cmds);
+      Add(r == LookupResult::kHit ? stats_->touch_hits : stats_->touch_misses);
+    } else {
+      Add(stats_->get_cmds);
+      Add(r == LookupResult::kHit ? stats_->get_hits : stats_->get_misses);
+    }
+    return true;
+  };
+  const size_t start = out_->size();
+  bool ok = true;
+  for (size_t i = first_key; i < t.count && ok; ++i) ok = lookup(t.tokens[i]);
+  if (ok) ok = text::ForEachToken(t.rest, lookup);
+  if (!ok) {
+    // A key over 250 bytes fails the whole command; the values found before it are not sent.
+    out_->resize(start);
+    Reply(out_, false, kBadFormat);
+    return;
+  }
+  out_->append("END\r\n");
+}
+
+void Runner::Arithmetic(const TokenizedLine& t, bool incr) {
+  const bool noreply = t.noreply();
+  const std::string_view key = t.tokens[1];
+  if (key.size() > storage::kMaxKeyLength) {
+    Reply(out_, noreply, kBadFormat);
+    return;
+  }
+  uint64_t delta;
+  if (!text::ParseUint64(t.tokens[2], &delta)) {
+    Reply(out_, noreply, kBadDelta);
+    return;
+  }
+  uint64_t value = 0;
+  const DeltaResult r = store_->Delta({.key = key, .incr = incr, .delta = delta}, &value);
+  if (r == DeltaResult::kOk || r == DeltaResult::kOutOfMemory) {
+    Add(incr ? stats_->incr_hits : stats_->decr_hits);
+  } else if (r == DeltaResult::kNotFound) {
+    Add(incr ? stats_->incr_misses : stats_->decr_misses);
+  }
+  if (noreply) return;
+  if (r == DeltaResult::kOk) {
+    AppendNumber(out_, value);
+    out_->append("\r\n");
+  } else {
+    Reply(out_, false, ReplyFor(r));
+  }
+}
+
+void Runner::Touch(const TokenizedLine& t) {
+  const bool noreply = t.noreply();
+  const std::string_view key = t.tokens[1];
+  if (key.size() > storage::kMaxKeyLength) {
+    Reply(out_, noreply, kBadFormat);
+    return;
+  }
+  int32_t exptime;
+  if (!text::ParseInt32(t.tokens[2], &exptime)) {
+    Reply(out_, noreply, kBadExptime);
+    return;
+  }
+  const LookupResult r = store_->Touch(key, exptime);
+  if (r == LookupResult::kExpired) Add(stats_->get_expired);
+  if (r == LookupResult::kFlushed) Add(stats_->get_flushed);
+  Add(stats_->touch_cmds);
+  Add(r == LookupResult::kHit ? stats_->touch_hits : stats_->touch_misses);
+  Reply(out_, noreply, ReplyFor(r));
+}
+
+void Runner::Delete(const TokenizedLine& t) {
+  bool noreply = false;
+  if (t.count > 2) {
+    // memcached still takes the legacy "delete <key> 0" (a hold time of zero), nothing else.
+    const bool hold_is_zero = t.tokens[2] == "0";
+    noreply = t.noreply();
+    const bool valid =
+        (t.count == 3 && (hold_is_zero || noreply)) || (t.count == 4 && hold_is_zero && noreply);
+    if (!valid) {
+      Reply(out_, noreply, kDeleteUsage);
+      return;
+    }
+  }
+  const std::string_view key = t.tokens[1];
+  if (key.size() > storage::kMaxKeyLength) {
+    Reply(out_, noreply, kBadFormat);
+    return;
+  }
+  const DeleteResult r = store_->Delete(key);
+  Add(r == DeleteResult::kDeleted ? stats_->delete_hits : stats_->delete_misses);
+  Reply(out_, noreply, ReplyFor(r));
+}
+
+void Runner::FlushAll(const TokenizedLine& t) {
+  const bool noreply = t.noreply();
+  // Counted even when refused, as memcached does.
+  Add(stats_->flush_cmds);
+  if (!config_->flush_enabled) {
+    Reply(out_, noreply, kFlushNotAllowed);
+    return;
+  }
+  int32_t delay = 0;
+  if (t.count != (noreply ? 2u : 1u) && !text::ParseInt32(t.tokens[1], &delay)) {
+    Reply(out_, noreply, kBadExptime);
+    return;
+  }
+  store_->FlushAll(delay);
+  Reply(out_, noreply, kOk);
+}
+
+void Runner::Verbosity(const TokenizedLine& t) {
+  const bool noreply = t.noreply();
+  uint32_t level;
+  if (!text::ParseUint32(t.tokens[1], &level)) {
+    Reply(out_, noreply, kBadFormat);
+    return;
+  }
+  context_->verbosity.store(static_cast<int>(std::min(level, kMaxVerbosity)),
+                            std::memory_order_relaxed);
+  Reply(out_, noreply, kOk);
+}
+
+Runner::Step Runner::Shutdown(const TokenizedLine& t) {
+  if (!config_->enable_shutdown) {
+    Reply(out_, false, kShutdownNotEnabled);
+    return Step::kDone;
+  }
+  // memcached raises SIGINT for "shutdown" and SIGUSR1 for "shutdown graceful"; both end in an
+  // orderly exit here. The connection closes without a reply.
+  if (t.count == 1 || (t.count == 2 && t.tokens[1] == "graceful")) {
+    if (context_->request_shutdown) context_->request_shutdown();
+    return Step::kClose;
+  }
+  Reply(out_, false, kBadShutdownMode);
+  return Step::kDone;
+}
+
+void Runner::CacheMemlimit(const TokenizedLine& t) {
+  const bool noreply = t.noreply();
+  uint32_t megabytes;
+  if (!text::ParseUint32(t.tokens[1], &megabytes)) {
+    Reply(out_, noreply, kError);
+  } else if (megabytes < kMinMemlimitMb) {
+    Reply(out_, noreply, kMemlimitTooSmall);
+  } else if (megabytes > kMaxMemlimitMb) {
+    Reply(out_, noreply, kMemlimitNotBytes);
+  } else if (config_->storage.preallocate) {
+    Reply(out_, noreply, kMemlimitFailed);
+  } else {
+    // Accepted like memcached, but the Store keeps the -m it was created with.
+    Reply(out_, noreply, kOk);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// stats
+
+void Runner::Stats(const TokenizedLine& t) {
+  if (t.count == 1) {
+    GeneralStats();
+  } else if (t.tokens[1] == "reset") {
+    ResetStats();
+    Reply(out_, false, "RESET");
+    return;
+  } else if (t.tokens[1] == "settings") {
+    SettingsStats();
+  } else if (t.tokens[1] == "items") {
+    ItemsStats();
+  } else if (t.tokens[1] == "slabs") {
+    SlabsStats();
+  } else if (t.tokens[1] == "sizes") {
+    SizesStats();
+  } else if (t.tokens[1] == "conns") {
+    // Connections belong to the networking layer, which this handler cannot see.
+  } else {
+    Reply(out_, false, kError);
+    return;
+  }
+  out_->append("END\r\n");
+}
+
+// memcached's server_stats + get_stats(NULL) + item_stats_totals, in its order, as printed by a
+// memcached run with -o no_lru_maintainer,no_lru_crawler,no_slab_reassign (which is the
+// machinery memtwin has: one LRU per class, no crawler, no page moves). memcached's internal
+// buffer counters (response_obj_*, read_buf_*, reserved_fds) and the logger's are left out.
+void Runner::GeneralStats() {
+  Counters sum;
+  for (const ThreadStats* ts : context_->thread_stats) ts->AddTo(&sum);
+  const storage::StoreStats s = store_->Stats();
+  const uint32_t now = store_->Now();
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  char buf[64];
+
+  Stat(out_, "pid", static_cast<uint64_t>(getpid()));
+  Stat(out_, "uptime", now >= context_->start_time ? now - context_->start_time : 0);
+  Stat(out_, "time", now);
+  Stat(out_, "version", kVersion);
+  Stat(out_, "libevent", event_get_version());
+  Stat(out_, "pointer_size", 8 * sizeof(void*));
+  Stat(out_, "rusage_user",
+       Format(buf, "%ld.%06ld", static_cast<long>(usage.ru_utime.tv_sec),
+              static_cast<long>(usage.ru_utime.tv_usec)));
+  Stat(out_, "rusage_system",
+       Format(buf, "%ld.%06ld", static_cast<long>(usage.ru_stime.tv_sec),
+              static_cast<long>(usage.ru_stime.tv_usec)));
+  const uint64_t curr_connections = context_->curr_connections.load(std::memory_order_relaxed);
+  Stat(out_, "max_connections", static_cast<uint64_t>(config_->max_connections));
+  Stat(out_, "curr_connections", curr_connections);
+  Stat(out_, "total_connections", context_->total_connections.load(std::memory_order_relaxed));
+  Stat(out_, "rejected_connections",
+       context_->rejected_connections.load(std::memory_order_relaxed));
+  Stat(out_, "connection_structures", curr_connections);
+  Stat(out_, "cmd_get", sum.get_cmds);
+  Stat(out_, "cmd_set", sum.set_cmds);
+  Stat(out_, "cmd_flush", sum.flush_cmds);
+  Stat(out_, "cmd_touch", sum.touch_cmds);
+  Stat(out_, "cmd_meta", sum.meta_cmds);
+  Stat(out_, "get_hits", sum.get_hits);
+  Stat(out_, "get_misses", sum.get_misses);
+  Stat(out_, "get_expired", sum.get_expired);
+  Stat(out_, "get_flushed", sum.get_flushed);
+  Stat(out_, "delete_misses", sum.delete_misses);
+  Stat(out_, "delete_hits", sum.delete_hits);
+  Stat(out_, "incr_misses", sum.incr_misses);
+  Stat(out_, "incr_hits", sum.incr_hits);
+  Stat(out_, "decr_misses", sum.decr_misses);
+  Stat(out_, "decr_hits", sum.decr_hits);
+  Stat(out_, "cas_misses", sum.cas_misses);
+  Stat(out_, "cas_hits", sum.cas_hits);
+  Stat(out_, "cas_badval", sum.cas_badval);
+  Stat(out_, "touch_hits", sum.touch_hits);
+  Stat(out_, "touch_misses", sum.touch_misses);
+  Stat(out_, "auth_cmds", uint64_t{0});
+  Stat(out_, "auth_errors", uint64_t{0});
+  Stat(out_, "bytes_read", sum.bytes_read);
+  Stat(out_, "bytes_written", sum.bytes_written);
+  Stat(out_, "limit_maxbytes", s.limit_maxbytes);
+  Stat(out_, "accepting_conns", uint64_t{1});
+  Stat(out_, "threads", static_cast<uint64_t>(config_->threads));
+  Stat(out_, "conn_yields", sum.conn_yields);
+  Stat(out_, "hash_power_level", s.hash_power_level);
+  Stat(out_, "hash_bytes", s.hash_bytes);
+  Stat(out_, "hash_is_expanding", s.hash_is_expanding ? 1u : 0u);
+  Stat(out_, "bytes", s.bytes);
+  Stat(out_, "curr_items", s.curr_items);
+  Stat(out_, "total_items", s.total_items);
+  Stat(out_, "expired_unfetched", s.expired_unfetched);
+  Stat(out_, "evicted_unfetched", s.evicted_unfetched);
+  Stat(out_, "evictions", s.evictions);
+  Stat(out_, "reclaimed", s.reclaimed);
+}
+
+// memcached's process_stat_settings, in its order, with memtwin's values; settings memtwin does
+// not have are printed as a memcached without that feature shows them. The EXTSTORE and TLS
+// groups are left out.
+void Runner::SettingsStats() {
+  const Config& c = *config_;
+  const storage::StorageOptions& o = c.storage;
+  char buf[64];
+  std::string inter;  // memcached prints its -l argument; ours is a list
+  for (const std::string& a : c.listen_addresses) {
+    if (!inter.empty()) inter.push_back(',');
+    inter.append(a);
+  }
+  const storage::SlabClasses& classes = store_->slab_classes();
+
+  Stat(out_, "maxbytes", o.memory_limit);
+  Stat(out_, "maxconns", Format(buf, "%d", c.max_connections));
+  Stat(out_, "tcpport", Format(buf, "%d", c.port));
+  Stat(out_, "udpport", Format(buf, "%d", c.udp_port));
+  Stat(out_, "inter", inter.empty() ? std::string_view("NULL") : std::string_view(inter));
+  Stat(out_, "verbosity", Format(buf, "%d", context_->verbosity.load(std::memory_order_relaxed)));
+  Stat(out_, "oldest", uint64_t{0});
+  Stat(out_, "evictions", o.evict ? "on" : "off");
+  Stat(out_, "domain_socket",
+       c.unix_socket.empty() ? std::string_view("NULL") : std::string_view(c.unix_socket));
+  Stat(out_, "umask", Format(buf, "%o", c.unix_mask));
+  Stat(out_, "shutdown_command", YesNo(c.enable_shutdown));
+  Stat(out_, "growth_factor", Format(buf, "%.2f", o.growth_factor));
+  Stat(out_, "chunk_size", o.min_value_space);
+  Stat(out_, "num_threads", Format(buf, "%d", c.threads));
+  Stat(out_, "num_threads_per_udp", Format(buf, "%d", c.threads));
+  Stat(out_, "stat_key_prefix", ":");
+  Stat(out_, "detail_enabled", "no");
+  Stat(out_, "reqs_per_event", Format(buf, "%d", c.requests_per_event));
+  Stat(out_, "cas_enabled", YesNo(c.cas_enabled));
+  Stat(out_, "tcp_backlog", Format(buf, "%d", c.backlog));
+  Stat(out_, "binding_protocol", "auto-negotiate");
+  Stat(out_, "auth_enabled_sasl", "no");
+  Stat(out_, "auth_enabled_ascii", "no");
+  Stat(out_, "item_size_max", o.item_size_max);
+  Stat(out_, "maxconns_fast", "yes");
+  Stat(out_, "hashpower_init", o.hash_power_initial);
+  Stat(out_, "slab_reassign", "no");
+  Stat(out_, "slab_automove", uint64_t{0});
+  Stat(out_, "slab_automove_ratio", "0.80");
+  Stat(out_, "slab_automove_window", uint64_t{30});
+  Stat(out_, "slab_chunk_max",
+       classes.count() > 0 ? classes.at(classes.count()).chunk_size : uint64_t{0});
+  Stat(out_, "lru_crawler", "no");
+  Stat(out_, "lru_crawler_sleep", uint64_t{100});
+  Stat(out_, "lru_crawler_tocrawl", uint64_t{0});
+  Stat(out_, "tail_repair_time", uint64_t{0});
+  Stat(out_, "flush_enabled", YesNo(c.flush_enabled));
+  Stat(out_, "dump_enabled", "no");
+  Stat(out_, "hash_algorithm", "absl");
+  Stat(out_, "lru_maintainer_thread", "no");
+  Stat(out_, "lru_segmented", "no");
+  Stat(out_, "hot_lru_pct", uint64_t{20});
+  Stat(out_, "warm_lru_pct", uint64_t{40});
+  Stat(out_, "hot_max_factor", "0.20");
+  Stat(out_, "warm_max_factor", "2.00");
+  Stat(out_, "temp_lru", "no");
+  Stat(out_, "temporary_ttl", uint64_t{61});
+  Stat(out_, "idle_timeout", uint64_t{0});
+  Stat(out_, "watcher_logbuf_size", uint64_t{262144});
+  Stat(out_, "worker_logbuf_size", uint64_t{65536});
+  Stat(out_, "read_buf_mem_limit", uint64_t{0});
+  // "stats sizes" always works here (by a walk of the store), as with memcached -o track_sizes.
+  Stat(out_, "track_sizes", "yes");
+  Stat(out_, "inline_ascii_response", "no");
+  Stat(out_, "num_napi_ids", "(null)");
+  Stat(out_, "memory_file", "(null)");
+}
+
+// memcached's item_stats without the segmented-LRU lines (as with -o no_lru_maintainer): one
+// group per class that holds items.
+void Runner::ItemsStats() {
+  const storage::StoreStats s = store_->Stats();
+  constexpr std::string_view kPrefix = "items:";
+  for (const storage::SlabClassStats& c : s.classes) {
+    if (c.items == 0) continue;
+    ClassStat(out_, kPrefix, c.id, "number", c.items);
+    ClassStat(out_, kPrefix, c.id, "age", c.age);
+    ClassStat(out_, kPrefix, c.id, "mem_requested", c.mem_requested);
+    ClassStat(out_, kPrefix, c.id, "evicted", c.evicted);
+    ClassStat(out_, kPrefix, c.id, "evicted_nonzero", c.evicted_nonzero);
+    ClassStat(out_, kPrefix, c.id, "evicted_time", c.evicted_time);
+    ClassStat(out_, kPrefix, c.id, "outofmemory", c.outofmemory);
+    ClassStat(out_, kPrefix, c.id, "tailrepairs", 0);
+    ClassStat(out_, kPrefix, c.id, "reclaimed", c.reclaimed);
+    ClassStat(out_, kPrefix, c.id, "expired_unfetched", c.expired_unfetched);
+    ClassStat(out_, kPrefix, c.id, "evicted_unfetched", c.evicted_unfetched);
+    ClassStat(out_, kPrefix, c.id, "crawler_reclaimed", 0);
+    ClassStat(out_, kPrefix, c.id, "crawler_items_checked", 0);
+    ClassStat(out_, kPrefix, c.id, "lrutail_reflocked", 0);
+  }
+}
+
+// memcached's slabs_stats for every class with pages. Its per-class command counters (get_hits,
+// cmd_set, ...) are left out: ThreadStats counts commands per thread, not per class.
+void Runner::SlabsStats() {
+  const storage::StoreStats s = store_->Stats();
+  for (const storage::SlabClassStats& c : s.classes) {
+    ClassStat(out_, "", c.id, "chunk_size", c.chunk_size);
+    ClassStat(out_, "", c.id, "chunks_per_page", c.chunks_per_page);
+    ClassStat(out_, "", c.id, "total_pages", c.total_pages);
+    ClassStat(out_, "", c.id, "total_chunks", c.total_chunks);
+    ClassStat(out_, "", c.id, "used_chunks", c.used_chunks);
+    ClassStat(out_, "", c.id, "free_chunks", c.free_chunks);
+    ClassStat(out_, "", c.id, "free_chunks_end", c.free_chunks_end);
+  }
+  Stat(out_, "active_slabs", s.classes.size());
+  Stat(out_, "total_malloced", s.total_malloced);
+}
+
+void Runner::SizesStats() {
+  for (const auto& [size, count] : store_->SizeHistogram()) {
+    out_->append("STAT ");
+    AppendNumber(out_, size);
+    out_->push_back(' ');
+    AppendNumber(out_, count);
+    out_->append("\r\n");
+  }
+}
+
+// memcached's stats_reset clears the thread counters and the process-wide connection totals.
+void Runner::ResetStats() {
+  for (ThreadStats* ts : context_->thread_stats) ts->Reset();
+  context_->total_connections.store(0, std::memory_order_relaxed);
+  context_->rejected_connections.store(0, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+TextProtocol::TextProtocol(ServerContext* context, ThreadStats* stats)
+    : context_(context), stats_(stats) {}
+
+TextProtocol::After TextProtocol::Process(std::string_view in, std::string* out, size_t* consumed,
+                                          int max_requests) {
+  Runner runner(context_, stats_, &swallow_, out);
+  const int limit = std::max(max_requests, 1);
+  int handled = 0;
+  size_t pos = 0;
+  After after = After::kContinue;
+  while (pos < in.size()) {
+    if (swallow_ > 0) {
+      const uint64_t n = std::min<uint64_t>(swallow_, in.size() - pos);
+      pos += static_cast<size_t>(n);
+      swallow_ -= n;
+      continue;
+    }
+    const std::string_view rest = in.substr(pos);
+    if (handled == limit) {
+      if (runner.HasCompleteRequest(rest)) after = After::kYield;
+      break;
+    }
+    size_t used = 0;
+    const Runner::Step step = runner.Handle(rest, &used);
+    if (step == Runner::Step::kNeedMore) break;
+    pos += used;
+    ++handled;
+    if (step == Runner::Step::kClose) {
+      after = After::kClose;
+      break;
+    }
+  }
+  *consumed = pos;
+  return after;
+}
+
+}  // namespace memtwin::server

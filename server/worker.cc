@@ -1,0 +1,89 @@
+#include "server/worker.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "server/connection.h"
+
+namespace memtwin::server {
+
+Worker::Worker(ServerContext* context) : context_(context) {}
+
+Worker::~Worker() {
+  connections_.clear();
+  if (wake_ != nullptr) event_free(wake_);
+  if (base_ != nullptr) event_base_free(base_);
+}
+
+absl::Status Worker::Start() {
+  base_ = event_base_new();
+  if (base_ == nullptr) return absl::InternalError("event_base_new failed");
+  wake_ = event_new(base_, -1, EV_PERSIST, &Worker::OnWake, this);
+  if (wake_ == nullptr) return absl::InternalError("event_new failed");
+  // A user event that only event_active() triggers: it must be "added" so the loop keeps
+  // running while there are no connections.
+  event_add(wake_, nullptr);
+  thread_ = std::thread([this] { event_base_loop(base_, EVLOOP_NO_EXIT_ON_EMPTY); });
+  return absl::OkStatus();
+}
+
+void Worker::AddConnection(int fd) {
+  {
+    absl::MutexLock lock(&mu_);
+    pending_.push_back(fd);
+  }
+  event_active(wake_, EV_READ, 0);
+}
+
+void Worker::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  event_active(wake_, EV_READ, 0);
+}
+
+void Worker::Join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::OnWake(evutil_socket_t, short, void* arg) { static_cast<Worker*>(arg)->DrainQueue(); }
+
+void Worker::DrainQueue() {
+  std::vector<int> fds;
+  bool stopping;
+  {
+    absl::MutexLock lock(&mu_);
+    fds.swap(pending_);
+    stopping = stopping_;
+  }
+  for (int fd : fds) {
+    if (stopping) {
+      close(fd);
+      context_->curr_connections.fetch_sub(1, std::memory_order_relaxed);
+      continue;
+    }
+    auto connection = std::make_unique<Connection>(this, fd);
+    Connection* raw = connection.get();
+    if (!raw->Start()) {
+      context_->curr_connections.fetch_sub(1, std::memory_order_relaxed);
+      continue;  // the destructor closes fd
+    }
+    connections_.emplace(raw, std::move(connection));
+  }
+  if (stopping) {
+    context_->curr_connections.fetch_sub(connections_.size(), std::memory_order_relaxed);
+    connections_.clear();
+    event_base_loopbreak(base_);
+  }
+}
+
+void Worker::Release(Connection* connection) {
+  context_->curr_connections.fetch_sub(1, std::memory_order_relaxed);
+  connections_.erase(connection);
+}
+
+}  // namespace memtwin::server

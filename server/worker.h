@@ -1,0 +1,57 @@
+// A worker thread: one libevent base that owns a set of client connections, like memcached's
+// worker threads. The listener hands it accepted sockets through AddConnection(), which is safe
+// to call from any thread; everything else runs on the worker's own thread.
+#pragma once
+
+#include <event2/event.h>
+
+#include <memory>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "server/server_context.h"
+#include "server/stats.h"
+
+namespace memtwin::server {
+
+class Connection;
+
+class Worker {
+ public:
+  explicit Worker(ServerContext* context);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  absl::Status Start();
+  // Thread-safe: queues an accepted socket for this worker.
+  void AddConnection(int fd);
+  // Thread-safe: closes every connection and ends the thread's loop; Join() waits for it.
+  void Stop();
+  void Join();
+
+  ServerContext* context() const { return context_; }
+  ThreadStats* stats() { return &stats_; }
+  event_base* base() const { return base_; }
+  // Called by a connection when it is finished; the worker deletes it.
+  void Release(Connection* connection);
+
+ private:
+  static void OnWake(evutil_socket_t, short, void* arg);
+  void DrainQueue();
+
+  ServerContext* const context_;
+  ThreadStats stats_;
+  event_base* base_ = nullptr;
+  event* wake_ = nullptr;
+  std::thread thread_;
+  absl::Mutex mu_;
+  std::vector<int> pending_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
+};
+
+}  // namespace memtwin::server

@@ -1,0 +1,54 @@
+// The in-memory layout of one cached item: a 40-byte header followed by the key and the value,
+// in one slab chunk. Items refer to each other by 32-bit ItemRef (see Arena), not pointers, which
+// is what keeps the header at 40 bytes where memcached's is 48 plus an 8-byte CAS.
+//
+// Fields are guarded by the lock of the item's hash stripe, except lru_prev/lru_next, which the
+// owning slab class's lock guards. key_len, value_len and class_id never change while linked.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+
+namespace memtwin::storage {
+
+using ItemRef = uint32_t;  // 0 = none
+inline constexpr ItemRef kNoItem = 0;
+
+enum ItemStatus : uint8_t {
+  kItemLinked = 1 << 0,     // in the hash table and its class LRU
+  kItemFetched = 1 << 1,    // read by a client since it was stored
+  kItemTombstone = 1 << 2,  // a delete marker for last-writer-wins: invisible to clients
+};
+
+struct Item {
+  ItemRef hash_next;  // chain in a hash bucket; free-list link while the chunk is free
+  ItemRef lru_prev;   // toward the head (most recently used)
+  ItemRef lru_next;   // toward the tail
+  uint32_t exptime;   // absolute unix seconds, 0 = never
+  uint32_t time;      // last store or LRU bump, unix seconds
+  uint32_t flags;     // client flags
+  uint64_t version;   // the CAS value
+  uint32_t value_len;
+  uint8_t key_len;
+  uint8_t class_id;
+  uint8_t status;
+  uint8_t reserved;
+
+  char* key_data() { return reinterpret_cast<char*>(this + 1); }
+  const char* key_data() const { return reinterpret_cast<const char*>(this + 1); }
+  char* value_data() { return key_data() + key_len; }
+  const char* value_data() const { return key_data() + key_len; }
+  std::string_view key() const { return {key_data(), key_len}; }
+  std::string_view value() const { return {value_data(), value_len}; }
+  size_t total_size() const { return TotalSize(key_len, value_len); }
+  bool has(ItemStatus s) const { return (status & s) != 0; }
+
+  static constexpr size_t TotalSize(size_t key_len, size_t value_len) {
+    return sizeof(Item) + key_len + value_len;
+  }
+};
+
+static_assert(sizeof(Item) == 40, "the item header is a measured goal; keep it at 40 bytes");
+
+}  // namespace memtwin::storage

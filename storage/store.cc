@@ -1,0 +1,888 @@
+#include "storage/store.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+
+namespace memtwin::storage {
+namespace {
+
+// Buckets moved per write while the hash table grows: enough that growth finishes long before
+// the next one is due (the table doubles), small enough to be invisible in write latency.
+constexpr size_t kMigrateBucketsPerWrite = 8;
+// How many LRU tail items an allocation inspects for an expired one before evicting.
+constexpr int kTailSearchDepth = 5;
+constexpr int64_t kNoStripe = -1;
+
+bool IsSpace(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+
+// memcached's safe_strtoull on an item's data: strtoull's syntax (leading white space, an
+// optional sign, digits) followed by white space or the end; a negative result is refused, so
+// "-0" reads as 0 while "-5" is not a number. No digits at all is not a number either.
+bool ParseCounter(std::string_view value, uint64_t* out) {
+  size_t i = 0;
+  while (i < value.size() && IsSpace(value[i])) ++i;
+  bool negative = false;
+  if (i < value.size() && (value[i] == '+' || value[i] == '-')) negative = value[i++] == '-';
+  size_t end = i;
+  while (end < value.size() && value[end] >= '0' && value[end] <= '9') ++end;
+  if (end == i || (end < value.size() && !IsSpace(value[end]))) return false;
+  uint64_t v;
+  const auto [ptr, ec] = std::from_chars(value.data() + i, value.data() + end, v);
+  if (ec != std::errc() || ptr != value.data() + end) return false;
+  if (negative) v = ~v + 1;  // strtoull negates in unsigned arithmetic
+  if (negative && static_cast<int64_t>(v) < 0) return false;
+  *out = v;
+  return true;
+}
+
+size_t FormatCounter(uint64_t v, char* buf) {
+  char tmp[24];
+  size_t n = 0;
+  do {
+    tmp[n++] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  for (size_t i = 0; i < n; ++i) buf[i] = tmp[n - 1 - i];
+  return n;
+}
+
+}  // namespace
+
+uint32_t AbsoluteExptime(int64_t exptime, uint32_t now) {
+  if (exptime == 0) return 0;
+  if (exptime < 0) return 1;
+  if (exptime > kMaxRelativeExptime) {
+    if (exptime <= static_cast<int64_t>(now)) return 1;
+    return exptime > UINT32_MAX ? UINT32_MAX : static_cast<uint32_t>(exptime);
+  }
+  const int64_t t = exptime + now;
+  return t > UINT32_MAX ? UINT32_MAX : static_cast<uint32_t>(t);
+}
+
+const char* StoreResultName(StoreResult r) {
+  switch (r) {
+    case StoreResult::kStored:
+      return "STORED";
+    case StoreResult::kNotStored:
+      return "NOT_STORED";
+    case StoreResult::kExists:
+      return "EXISTS";
+    case StoreResult::kNotFound:
+      return "NOT_FOUND";
+    case StoreResult::kTooLarge:
+      return "TOO_LARGE";
+    case StoreResult::kOutOfMemory:
+      return "OUT_OF_MEMORY";
+  }
+  return "UNKNOWN";
+}
+
+// One slab class's chunks, LRU and counters. Padded so neighbouring classes' locks do not share
+// a cache line.
+struct alignas(64) Store::ClassState {
+  absl::Mutex mu;
+  ItemRef free_head ABSL_GUARDED_BY(mu) = kNoItem;
+  char* carve_next ABSL_GUARDED_BY(mu) = nullptr;  // untouched rest of the newest page
+  uint32_t carve_left ABSL_GUARDED_BY(mu) = 0;
+  ItemRef lru_head ABSL_GUARDED_BY(mu) = kNoItem;
+  ItemRef lru_tail ABSL_GUARDED_BY(mu) = kNoItem;
+  uint64_t total_pages ABSL_GUARDED_BY(mu) = 0;
+  uint64_t used_chunks ABSL_GUARDED_BY(mu) = 0;
+  uint64_t free_chunks ABSL_GUARDED_BY(mu) = 0;
+  uint64_t items ABSL_GUARDED_BY(mu) = 0;
+  uint64_t tombstones ABSL_GUARDED_BY(mu) = 0;
+  uint64_t mem_requested ABSL_GUARDED_BY(mu) = 0;
+  uint64_t item_bytes ABSL_GUARDED_BY(mu) = 0;  // live items only, memcached's "bytes"
+  uint64_t total_items ABSL_GUARDED_BY(mu) = 0;
+  uint64_t evicted ABSL_GUARDED_BY(mu) = 0;
+  uint64_t evicted_nonzero ABSL_GUARDED_BY(mu) = 0;
+  uint32_t evicted_time ABSL_GUARDED_BY(mu) = 0;
+  uint64_t evicted_unfetched ABSL_GUARDED_BY(mu) = 0;
+  uint64_t expired_unfetched ABSL_GUARDED_BY(mu) = 0;
+  uint64_t reclaimed ABSL_GUARDED_BY(mu) = 0;
+  uint64_t outofmemory ABSL_GUARDED_BY(mu) = 0;
+};
+
+absl::StatusOr<std::unique_ptr<Store>> Store::Create(const StorageOptions& options, Clock* clock,
+                                                     VersionClock* versions) {
+  if (options.growth_factor <= 1.0) {
+    return absl::InvalidArgumentError("growth factor must be greater than 1.0");
+  }
+  if (options.item_size_max < 1024) {
+    return absl::InvalidArgumentError("item size max must be at least 1k");
+  }
+  if (options.min_value_space == 0) {
+    return absl::InvalidArgumentError("chunk size must be greater than 0");
+  }
+  const size_t page_size = std::max<size_t>(size_t{1} << 20, options.item_size_max);
+  const size_t pages = std::max<size_t>(1, options.memory_limit / page_size);
+  auto arena = Arena::Create(page_size, pages, options.preallocate);
+  if (!arena.ok()) return arena.status();
+  return std::unique_ptr<Store>(new Store(options, clock, versions, *arena));
+}
+
+Store::Store(const StorageOptions& options, Clock* clock, VersionClock* versions, Arena* arena)
+    : options_(options),
+      clock_(clock),
+      own_versions_(versions == nullptr ? new CounterVersionClock : nullptr),
+      versions_(versions == nullptr ? own_versions_.get() : versions),
+      arena_(arena),
+      classes_(static_cast<uint32_t>(sizeof(Item) + options.min_value_space), options.growth_factor,
+               static_cast<uint32_t>(arena->page_size()), static_cast<uint32_t>(arena->page_size()),
+               arena->alignment()),
+      table_(arena, options.hash_power_initial),
+      class_state_(new ClassState[classes_.count() + 1]) {}
+
+Store::~Store() = default;
+
+// ---------------------------------------------------------------------------------------------
+// Allocation and eviction
+
+Item* Store::Allocate(size_t total_size, int64_t held_stripe) {
+  const int id = classes_.ClassFor(total_size);
+  if (id == 0) return nullptr;
+  ClassState& cls = class_state_[id];
+  const uint32_t chunk_size = classes_.at(id).chunk_size;
+  Item* chunk = nullptr;
+  {
+    absl::MutexLock lock(&cls.mu);
+    if (cls.free_head != kNoItem) {
+      chunk = arena_->Get(cls.free_head);
+      cls.free_head = chunk->hash_next;
+      --cls.free_chunks;
+    } else {
+      if (cls.carve_left == 0) {
+        char* page = arena_->TakePage();
+        if (page != nullptr) {
+          cls.carve_next = page;
+          cls.carve_left = classes_.at(id).chunks_per_page;
+          ++cls.total_pages;
+        }
+      }
+      if (cls.carve_left > 0) {
+        chunk = reinterpret_cast<Item*>(cls.carve_next);
+        cls.carve_next += chunk_size;
+        --cls.carve_left;
+      } else if (!EvictFromTailLocked(cls, held_stripe, &chunk)) {
+        ++cls.outofmemory;
+        return nullptr;
+      }
+    }
+    ++cls.used_chunks;
+  }
+  chunk->class_id = static_cast<uint8_t>(id);
+  chunk->status = 0;
+  chunk->reserved = 0;
+  return chunk;
+}
+
+bool Store::EvictFromTailLocked(ClassState& cls, int64_t held_stripe, Item** chunk) {
+  const uint32_t now = clock_->Now();
+  Item* victim = nullptr;
+  uint64_t victim_hash = 0;
+  bool victim_dead = false;
+  absl::Mutex* victim_lock = nullptr;
+  ItemRef ref = cls.lru_tail;
+  for (int depth = 0; depth < kTailSearchDepth && ref != kNoItem; ++depth) {
+    Item* it = arena_->Get(ref);
+    ref = it->lru_prev;
+    const uint64_t hash = HashTable::Hash(it->key());
+    const int64_t stripe = HashTable::StripeIndex(hash);
+    if (stripe == held_stripe) continue;
+    if (victim_lock != nullptr && HashTable::StripeIndex(victim_hash) == stripe) continue;
+    absl::Mutex* mu = &table_.StripeFor(hash);
+    if (!mu->TryLock()) continue;
+    const bool dead = IsDead(it, now);
+    if (dead || (victim == nullptr && options_.evict)) {
+      if (victim_lock != nullptr) victim_lock->Unlock();
+      victim = it;
+      victim_hash = hash;
+      victim_dead = dead;
+      victim_lock = mu;
+      if (dead) break;
+    } else {
+      mu->Unlock();
+    }
+  }
+  if (victim == nullptr) return false;
+  if (victim_dead) {
+    ++cls.reclaimed;
+  } else {
+    ++cls.evicted;
+    if (victim->exptime != 0) ++cls.evicted_nonzero;
+    if (!victim->has(kItemFetched)) ++cls.evicted_unfetched;
+    cls.evicted_time = now - victim->time;
+  }
+  // Unlink without returning the chunk to the free list: the caller reuses it.
+  table_.Remove(victim_hash, arena_->RefOf(victim));
+  ItemRef saved_free = cls.free_head;
+  UnlinkLocked(victim_hash, victim, cls);
+  // UnlinkLocked pushed the chunk on the free list; take it straight back.
+  cls.free_head = saved_free;
+  --cls.free_chunks;
+  victim_lock->Unlock();
+  *chunk = victim;
+  return true;
+}
+
+void Store::FreeUnlinked(Item* it) {
+  ClassState& cls = class_state_[it->class_id];
+  absl::MutexLock lock(&cls.mu);
+  it->hash_next = cls.free_head;
+  cls.free_head = arena_->RefOf(it);
+  ++cls.free_chunks;
+  --cls.used_chunks;
+}
+
+Item* Store::NewItem(size_t key_len, size_t value_len, int64_t held_stripe) {
+  Item* it = Allocate(Item::TotalSize(key_len, value_len), held_stripe);
+  if (it == nullptr) return nullptr;
+  it->key_len = static_cast<uint8_t>(key_len);
+  it->value_len = static_cast<uint32_t>(value_len);
+  return it;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Index and LRU
+
+void Store::Link(uint64_t hash, Item* it) {
+  table_.Insert(hash, arena_->RefOf(it));
+  ClassState& cls = class_state_[it->class_id];
+  absl::MutexLock lock(&cls.mu);
+  LinkLruLocked(it, cls);
+}
+
+void Store::LinkLruLocked(Item* it, ClassState& cls) {
+  it->status |= kItemLinked;
+  const ItemRef ref = arena_->RefOf(it);
+  it->lru_prev = kNoItem;
+  it->lru_next = cls.lru_head;
+  if (cls.lru_head != kNoItem) arena_->Get(cls.lru_head)->lru_prev = ref;
+  cls.lru_head = ref;
+  if (cls.lru_tail == kNoItem) cls.lru_tail = ref;
+  cls.mem_requested += it->total_size();
+  if (it->has(kItemTombstone)) {
+    ++cls.tombstones;
+  } else {
+    ++cls.items;
+    cls.item_bytes += it->total_size();
+    ++cls.total_items;
+  }
+}
+
+void Store::Unlink(uint64_t hash, Item* it) {
+  table_.Remove(hash, arena_->RefOf(it));
+  ClassState& cls = class_state_[it->class_id];
+  absl::MutexLock lock(&cls.mu);
+  UnlinkLocked(hash, it, cls);
+}
+
+// Removes `it` (already out of the hash table) from its LRU and frees its chunk.
+void Store::UnlinkLocked(uint64_t /*hash*/, Item* it, ClassState& cls) {
+  if (it->lru_prev != kNoItem) {
+    arena_->Get(it->lru_prev)->lru_next = it->lru_next;
+  } else {
+    cls.lru_head = it->lru_next;
+  }
+  if (it->lru_next != kNoItem) {
+    arena_->Get(it->lru_next)->lru_prev = it->lru_prev;
+  } else {
+    cls.lru_tail = it->lru_prev;
+  }
+  cls.mem_requested -= it->total_size();
+  if (it->has(kItemTombstone)) {
+    --cls.tombstones;
+  } else {
+    --cls.items;
+    cls.item_bytes -= it->total_size();
+    if (!it->has(kItemFetched) && it->exptime != 0 && it->exptime <= clock_->Now()) {
+      ++cls.expired_unfetched;
+    }
+  }
+  it->status = 0;
+  it->hash_next = cls.free_head;
+  cls.free_head = arena_->RefOf(it);
+  ++cls.free_chunks;
+  --cls.used_chunks;
+}
+
+void Store::ReplaceLinked(uint64_t hash, Item* old_it, Item* new_it) {
+  table_.Replace(hash, arena_->RefOf(old_it), arena_->RefOf(new_it));
+  {
+    ClassState& cls = class_state_[old_it->class_id];
+    absl::MutexLock lock(&cls.mu);
+    UnlinkLocked(hash, old_it, cls);
+  }
+  ClassState& cls = class_state_[new_it->class_id];
+  absl::MutexLock lock(&cls.mu);
+  LinkLruLocked(new_it, cls);
+}
+
+void Store::BumpIfDue(Item* it, uint32_t now) {
+  if (now - it->time < options_.lru_bump_interval_seconds) return;
+  ClassState& cls = class_state_[it->class_id];
+  absl::MutexLock lock(&cls.mu);
+  it->time = now;
+  const ItemRef ref = arena_->RefOf(it);
+  if (cls.lru_head == ref) return;
+  arena_->Get(it->lru_prev)->lru_next = it->lru_next;
+  if (it->lru_next != kNoItem) {
+    arena_->Get(it->lru_next)->lru_prev = it->lru_prev;
+  } else {
+    cls.lru_tail = it->lru_prev;
+  }
+  it->lru_prev = kNoItem;
+  it->lru_next = cls.lru_head;
+  arena_->Get(cls.lru_head)->lru_prev = ref;
+  cls.lru_head = ref;
+}
+
+Item* Store::FindEntry(uint64_t hash, std::string_view key) const {
+  const ItemRef ref = table_.Find(hash, key);
+  return ref == kNoItem ? nullptr : arena_->Get(ref);
+}
+
+bool Store::IsFlushed(const Item* it, uint32_t now) const {
+  if (it->version < oldest_version_.load(std::memory_order_acquire)) return true;
+  const uint32_t oldest_live = oldest_live_.load(std::memory_order_acquire);
+  return oldest_live != 0 && oldest_live <= now && it->time <= oldest_live;
+}
+
+bool Store::IsDead(const Item* it, uint32_t now) const {
+  if (it->exptime != 0 && it->exptime <= now) return true;
+  return !it->has(kItemTombstone) && IsFlushed(it, now);
+}
+
+Item* Store::FindLive(uint64_t hash, std::string_view key, uint32_t now, LookupResult* why) {
+  Item* it = FindEntry(hash, key);
+  if (it == nullptr || it->has(kItemTombstone)) {
+    if (it != nullptr && it->exptime <= now) Unlink(hash, it);
+    *why = LookupResult::kMiss;
+    return nullptr;
+  }
+  if (it->exptime != 0 && it->exptime <= now) {
+    Unlink(hash, it);
+    *why = LookupResult::kExpired;
+    return nullptr;
+  }
+  if (IsFlushed(it, now)) {
+    Unlink(hash, it);
+    *why = LookupResult::kFlushed;
+    return nullptr;
+  }
+  *why = LookupResult::kHit;
+  return it;
+}
+
+void Store::Report(MutationKind kind, const Item* it) {
+  MutationSink* sink = sink_.load(std::memory_order_acquire);
+  if (sink == nullptr) return;
+  Mutation m;
+  m.kind = kind;
+  m.key = it->key();
+  if (kind == MutationKind::kSet) m.value = it->value();
+  m.flags = it->flags;
+  m.exptime = it->exptime;
+  m.version = it->version;
+  sink->OnMutation(m);
+}
+
+void Store::AfterInsert() {
+  table_.MaybeGrow();
+  table_.MigrateSome(kMigrateBucketsPerWrite);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client operations
+
+StoreResult Store::Set(const StoreRequest& req, uint64_t* version) {
+  const uint32_t now = clock_->Now();
+  const uint64_t hash = HashTable::Hash(req.key);
+  const int64_t stripe = HashTable::StripeIndex(hash);
+  const bool combines = req.mode == StoreMode::kAppend || req.mode == StoreMode::kPrepend;
+  StoreResult failure = StoreResult::kStored;
+  Item* fresh = nullptr;
+  if (req.key.empty() || req.key.size() > kMaxKeyLength ||
+      Item::TotalSize(req.key.size(), req.value.size()) > options_.item_size_max) {
+    failure = StoreResult::kTooLarge;
+  } else if (!combines) {
+    // Fill the new item before taking the lock: copying a large value is the slow part.
+    fresh = NewItem(req.key.size(), req.value.size(), kNoStripe);
+    if (fresh == nullptr) {
+      failure = StoreResult::kOutOfMemory;
+    } else {
+      std::memcpy(fresh->key_data(), req.key.data(), req.key.size());
+      std::memcpy(fresh->value_data(), req.value.data(), req.value.size());
+      fresh->flags = req.flags;
+      fresh->exptime = AbsoluteExptime(req.exptime, now);
+      fresh->time = now;
+    }
+  }
+
+  StoreResult result = StoreResult::kNotStored;
+  bool inserted = false;
+  {
+    absl::MutexLock lock(&table_.StripeFor(hash));
+    LookupResult why;
+    Item* old = req.key.size() <= kMaxKeyLength && !req.key.empty()
+                    ? FindLive(hash, req.key, now, &why)
+                    : nullptr;
+    if (failure != StoreResult::kStored) {
+      // memcached drops the old value when a set cannot store the new one, so a reader never
+      // sees data the client meant to overwrite.
+      if (old != nullptr && req.mode == StoreMode::kSet) {
+        DeleteLocked(hash, old, versions_->Next(), stripe);
+      }
+      return failure;
+    }
+    const bool cas_given = req.cas != 0 || req.mode == StoreMode::kCas;
+    const bool cas_ok = old != nullptr && (!cas_given || old->version == req.cas);
+    bool store = false;
+    switch (req.mode) {
+      case StoreMode::kSet:
+        store = cas_given ? cas_ok : true;
+        result = old == nullptr ? StoreResult::kNotFound : StoreResult::kExists;
+        break;
+      case StoreMode::kAdd:
+        store = old == nullptr;
+        if (!store) {
+          BumpIfDue(old, now);  // memcached promotes the existing item on a failed add
+          result = StoreResult::kNotStored;
+        }
+        break;
+      case StoreMode::kReplace:
+        store = cas_ok;
+        result = old == nullptr ? StoreResult::kNotStored : StoreResult::kExists;
+        break;
+      case StoreMode::kCas:
+        store = cas_ok;
+        result = old == nullptr ? StoreResult::kNotFound : StoreResult::kExists;
+        break;
+      case StoreMode::kAppend:
+      case StoreMode::kPrepend:
+        if (old == nullptr) {
+          store = req.vivify;
+          result = StoreResult::kNotStored;
+          if (store) {
+            fresh = NewItem(req.key.size(), req.value.size(), stripe);
+            if (fresh == nullptr) return StoreResult::kOutOfMemory;
+            std::memcpy(fresh->key_data(), req.key.data(), req.key.size());
+            std::memcpy(fresh->value_data(), req.value.data(), req.value.size());
+            fresh->flags = req.flags;
+            fresh->exptime = AbsoluteExptime(req.exptime, now);
+            fresh->time = now;
+          }
+          break;
+        }
+        if (!cas_ok) {
+          result = StoreResult::kExists;
+          break;
+        }
+        // memcached answers NOT_STORED when the combined item is too large or finds no memory.
+        if (Item::TotalSize(req.key.size(), old->value_len + req.value.size()) >
+            options_.item_size_max) {
+          return StoreResult::kNotStored;
+        }
+        fresh = NewItem(req.key.size(), old->value_len + req.value.size(), stripe);
+        if (fresh == nullptr) return StoreResult::kNotStored;
+        std::memcpy(fresh->key_data(), req.key.data(), req.key.size());
+        if (req.mode == StoreMode::kAppend) {
+          std::memcpy(fresh->value_data(), old->value_data(), old->value_len);
+          std::memcpy(fresh->value_data() + old->value_len, req.value.data(), req.value.size());
+        } else {
+          std::memcpy(fresh->value_data(), req.value.data(), req.value.size());
+          std::memcpy(fresh->value_data() + req.value.size(), old->value_data(), old->value_len);
+        }
+        fresh->flags = old->flags;
+        fresh->exptime = old->exptime;
+        fresh->time = now;
+        store = true;
+        break;
+    }
+    if (store) {
+      fresh->version = versions_->Next();
+      if (version != nullptr) *version = fresh->version;
+      Item* entry = old != nullptr ? old : FindEntry(hash, req.key);  // maybe a tombstone
+      if (entry != nullptr) {
+        ReplaceLinked(hash, entry, fresh);
+      } else {
+        Link(hash, fresh);
+        inserted = true;
+      }
+      Report(MutationKind::kSet, fresh);
+      result = StoreResult::kStored;
+      fresh = nullptr;
+    }
+  }
+  if (fresh != nullptr) FreeUnlinked(fresh);
+  if (inserted) AfterInsert();
+  return result;
+}
+
+LookupResult Store::Get(std::string_view key, absl::FunctionRef<void(const ItemView&)> visit) {
+  const uint32_t now = clock_->Now();
+  const uint64_t hash = HashTable::Hash(key);
+  absl::MutexLock lock(&table_.StripeFor(hash));
+  LookupResult why;
+  Item* it = FindLive(hash, key, now, &why);
+  if (it == nullptr) return why;
+  const ItemView view{it->key(), it->value(), it->flags,    it->exptime,
+                      it->time,  it->version, it->class_id, it->has(kItemFetched)};
+  visit(view);
+  // Write only when it changes: hot keys read from several cores stay in shared cache lines.
+  if (!it->has(kItemFetched)) it->status |= kItemFetched;
+  BumpIfDue(it, now);
+  return LookupResult::kHit;
+}
+
+LookupResult Store::TouchInternal(std::string_view key, int64_t exptime,
+                                  absl::FunctionRef<void(const ItemView&)>* visit) {
+  const uint32_t now = clock_->Now();
+  const uint64_t hash = HashTable::Hash(key);
+  absl::MutexLock lock(&table_.StripeFor(hash));
+  LookupResult why;
+  Item* it = FindLive(hash, key, now, &why);
+  if (it == nullptr) return why;
+  it->exptime = AbsoluteExptime(exptime, now);
+  it->version = versions_->Next();
+  if (visit != nullptr) {
+    const ItemView view{it->key(), it->value(), it->flags,    it->exptime,
+                        it->time,  it->version, it->class_id, it->has(kItemFetched)};
+    (*visit)(view);
+    it->status |= kItemFetched;
+  }
+  BumpIfDue(it, now);
+  Report(MutationKind::kSet, it);
+  return LookupResult::kHit;
+}
+
+LookupResult Store::GetAndTouch(std::string_view key, int64_t exptime,
+                                absl::FunctionRef<void(const ItemView&)> visit) {
+  return TouchInternal(key, exptime, &visit);
+}
+
+LookupResult Store::Touch(std::string_view key, int64_t exptime) {
+  return TouchInternal(key, exptime, nullptr);
+}
+
+Item* Store::PlaceTombstone(uint64_t hash, std::string_view key, Item* existing, uint64_t version,
+                            uint32_t until, int64_t stripe) {
+  Item* tomb = NewItem(key.size(), 0, stripe);
+  if (tomb == nullptr) return nullptr;
+  std::memcpy(tomb->key_data(), key.data(), key.size());
+  tomb->flags = 0;
+  tomb->exptime = until;
+  tomb->time = clock_->Now();
+  tomb->version = version;
+  tomb->status = kItemTombstone;
+  if (existing != nullptr) {
+    ReplaceLinked(hash, existing, tomb);
+  } else {
+    Link(hash, tomb);
+  }
+  return tomb;
+}
+
+void Store::DeleteLocked(uint64_t hash, Item* it, uint64_t version, int64_t stripe) {
+  const uint32_t until = clock_->Now() + options_.tombstone_ttl_seconds;
+  Item* tomb = nullptr;
+  if (options_.tombstone_ttl_seconds > 0) {
+    tomb = PlaceTombstone(hash, it->key(), it, version, until, stripe);
+  }
+  if (tomb != nullptr) {
+    Report(MutationKind::kDelete, tomb);
+    return;
+  }
+  // No tombstone (off, or no memory for one): the delete still happens, it just cannot fence
+  // off a late, older replicated set.
+  it->exptime = until;
+  it->version = version;
+  Report(MutationKind::kDelete, it);
+  Unlink(hash, it);
+}
+
+DeleteResult Store::Delete(std::string_view key, uint64_t cas) {
+  const uint32_t now = clock_->Now();
+  const uint64_t hash = HashTable::Hash(key);
+  absl::MutexLock lock(&table_.StripeFor(hash));
+  LookupResult why;
+  Item* it = FindLive(hash, key, now, &why);
+  if (it == nullptr) return DeleteResult::kNotFound;
+  if (cas != 0 && it->version != cas) return DeleteResult::kExists;
+  DeleteLocked(hash, it, versions_->Next(), HashTable::StripeIndex(hash));
+  return DeleteResult::kDeleted;
+}
+
+DeltaResult Store::Delta(const DeltaRequest& req, uint64_t* value, uint64_t* version) {
+  const uint32_t now = clock_->Now();
+  const uint64_t hash = HashTable::Hash(req.key);
+  const int64_t stripe = HashTable::StripeIndex(hash);
+  absl::MutexLock lock(&table_.StripeFor(hash));
+  LookupResult why;
+  Item* it = FindLive(hash, req.key, now, &why);
+  if (it == nullptr) return DeltaResult::kNotFound;
+  if (req.cas != 0 && it->version != req.cas) return DeltaResult::kExists;
+  uint64_t n;
+  if (it->value_len == 0 || !ParseCounter(it->value(), &n)) return DeltaResult::kNonNumeric;
+  if (req.incr) {
+    n += req.delta;
+  } else {
+    n = req.delta > n ? 0 : n - req.delta;
+  }
+  char digits[24];
+  const size_t len = FormatCounter(n, digits);
+  Item* target = it;
+  if (len <= it->value_len) {
+    // memcached rewrites in place and pads with spaces when the number got shorter.
+    std::memcpy(it->value_data(), digits, len);
+    std::memset(it->value_data() + len, ' ', it->value_len - len);
+    it->version = versions_->Next();
+    BumpIfDue(it, now);
+  } else {
+    Item* fresh = NewItem(it->key_len, len, stripe);
+    if (fresh == nullptr) return DeltaResult::kOutOfMemory;
+    std::memcpy(fresh->key_data(), it->key_data(), it->key_len);
+    std::memcpy(fresh->value_data(), digits, len);
+    fresh->flags = it->flags;
+    fresh->exptime = it->exptime;
+    fresh->time = now;
+    fresh->status = it->status & kItemFetched;
+    fresh->version = versions_->Next();
+    ReplaceLinked(hash, it, fresh);
+    target = fresh;
+  }
+  *value = n;
+  if (version != nullptr) *version = target->version;
+  Report(MutationKind::kSet, target);
+  return DeltaResult::kOk;
+}
+
+void Store::FlushAll(int64_t delay) {
+  const uint32_t now = clock_->Now();
+  const uint64_t version = versions_->Next();
+  uint32_t flush_at = 0;
+  if (delay > 0) {
+    flush_at = AbsoluteExptime(delay, now);
+    // As memcached: items last stored at or before flush_at - 1 die once that time has come.
+    oldest_live_.store(flush_at - 1, std::memory_order_release);
+    oldest_live_version_.store(version, std::memory_order_release);
+  }
+  if (flush_at == 0) {
+    // As memcached: an immediate flush replaces a pending delayed one.
+    oldest_live_.store(0, std::memory_order_release);
+    oldest_live_version_.store(version, std::memory_order_release);
+  }
+  if (flush_at == 0 || flush_at - 1 <= now) {
+    uint64_t v = oldest_version_.load(std::memory_order_relaxed);
+    while (v < version && !oldest_version_.compare_exchange_weak(v, version)) {
+    }
+  }
+  MutationSink* sink = sink_.load(std::memory_order_acquire);
+  if (sink != nullptr) {
+    Mutation m;
+    m.kind = MutationKind::kFlushAll;
+    m.exptime = flush_at;
+    m.version = version;
+    sink->OnMutation(m);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Replication
+
+ApplyResult Store::Apply(const Mutation& m) {
+  const uint32_t now = clock_->Now();
+  versions_->Witness(m.version);
+  if (m.kind == MutationKind::kFlushAll) {
+    if (m.exptime != 0 && m.exptime - 1 > now) {
+      uint64_t prev = oldest_live_version_.load(std::memory_order_acquire);
+      if (m.version <= prev) {
+        apply_skipped_.fetch_add(1, std::memory_order_relaxed);
+        return ApplyResult::kSkippedOlder;
+      }
+      oldest_live_.store(m.exptime - 1, std::memory_order_release);
+      oldest_live_version_.store(m.version, std::memory_order_release);
+    } else {
+      if (m.exptime == 0 && m.version > oldest_live_version_.load(std::memory_order_acquire)) {
+        oldest_live_.store(0, std::memory_order_release);
+        oldest_live_version_.store(m.version, std::memory_order_release);
+      }
+      uint64_t v = oldest_version_.load(std::memory_order_relaxed);
+      while (v < m.version && !oldest_version_.compare_exchange_weak(v, m.version)) {
+      }
+    }
+    apply_applied_.fetch_add(1, std::memory_order_relaxed);
+    return ApplyResult::kApplied;
+  }
+  if (m.key.empty() || m.key.size() > kMaxKeyLength ||
+      (m.kind != MutationKind::kSet && m.kind != MutationKind::kDelete) ||
+      Item::TotalSize(m.key.size(), m.value.size()) > options_.item_size_max) {
+    apply_failed_.fetch_add(1, std::memory_order_relaxed);
+    return ApplyResult::kInvalid;
+  }
+  if (m.version < oldest_version_.load(std::memory_order_acquire)) {
+    apply_skipped_.fetch_add(1, std::memory_order_relaxed);
+    return ApplyResult::kSkippedOlder;
+  }
+  const uint64_t hash = HashTable::Hash(m.key);
+  const int64_t stripe = HashTable::StripeIndex(hash);
+  ApplyResult result = ApplyResult::kApplied;
+  bool inserted = false;
+  {
+    absl::MutexLock lock(&table_.StripeFor(hash));
+    Item* existing = FindEntry(hash, m.key);
+    // A dead entry (expired item or tombstone, flushed item) counts as absent: whether it was
+    // reclaimed yet must not decide the outcome, or the two nodes could disagree.
+    if (existing != nullptr && IsDead(existing, now)) {
+      Unlink(hash, existing);
+      existing = nullptr;
+    }
+    if (existing != nullptr && existing->version >= m.version) {
+      result = ApplyResult::kSkippedOlder;
+    } else if (m.kind == MutationKind::kSet) {
+      // Allocated with the stripe held, so eviction cannot take this key's own entry and let
+      // an older write in behind it.
+      Item* fresh = NewItem(m.key.size(), m.value.size(), stripe);
+      if (fresh == nullptr) {
+        result = ApplyResult::kOutOfMemory;
+      } else {
+        std::memcpy(fresh->key_data(), m.key.data(), m.key.size());
+        std::memcpy(fresh->value_data(), m.value.data(), m.value.size());
+        fresh->flags = m.flags;
+        fresh->exptime = m.exptime;
+        fresh->time = now;
+        fresh->version = m.version;
+        if (existing != nullptr) {
+          ReplaceLinked(hash, existing, fresh);
+        } else {
+          Link(hash, fresh);
+          inserted = true;
+        }
+      }
+    } else if (options_.tombstone_ttl_seconds == 0) {
+      if (existing != nullptr) Unlink(hash, existing);
+    } else {
+      const uint32_t until = m.exptime != 0 ? m.exptime : now + options_.tombstone_ttl_seconds;
+      if (PlaceTombstone(hash, m.key, existing, m.version, until, stripe) == nullptr) {
+        if (existing != nullptr) Unlink(hash, existing);
+        result = ApplyResult::kOutOfMemory;
+      } else {
+        inserted = existing == nullptr;
+      }
+    }
+  }
+  if (inserted) AfterInsert();
+  switch (result) {
+    case ApplyResult::kApplied:
+      apply_applied_.fetch_add(1, std::memory_order_relaxed);
+      break;
+    case ApplyResult::kSkippedOlder:
+      apply_skipped_.fetch_add(1, std::memory_order_relaxed);
+      break;
+    default:
+      apply_failed_.fetch_add(1, std::memory_order_relaxed);
+      break;
+  }
+  return result;
+}
+
+bool Store::SnapshotStep(SnapshotCursor* cursor, size_t max_groups,
+                         absl::FunctionRef<void(const Mutation&)> visit) {
+  if (cursor->done) return false;
+  const uint32_t now = clock_->Now();
+  for (size_t i = 0; i < max_groups; ++i) {
+    cursor->position = table_.VisitGroup(cursor->position, [&](ItemRef ref) {
+      const Item* it = arena_->Get(ref);
+      if (IsDead(it, now)) return;
+      Mutation m;
+      m.kind = it->has(kItemTombstone) ? MutationKind::kDelete : MutationKind::kSet;
+      m.key = it->key();
+      if (m.kind == MutationKind::kSet) m.value = it->value();
+      m.flags = it->flags;
+      m.exptime = it->exptime;
+      m.version = it->version;
+      visit(m);
+    });
+    if (cursor->position == 0) {
+      cursor->done = true;
+      return false;
+    }
+  }
+  return true;
+}
+
+void Store::Maintain() {
+  table_.MaybeGrow();
+  while (table_.MigrateSome(1024) > 0) {
+  }
+}
+
+StoreStats Store::Stats() const {
+  StoreStats s;
+  const uint32_t now = clock_->Now();
+  for (int id = 1; id <= classes_.count(); ++id) {
+    ClassState& cls = class_state_[id];
+    absl::MutexLock lock(&cls.mu);
+    s.curr_items += cls.items;
+    s.total_items += cls.total_items;
+    s.bytes += cls.item_bytes;
+    s.tombstones += cls.tombstones;
+    s.evictions += cls.evicted;
+    s.reclaimed += cls.reclaimed;
+    s.expired_unfetched += cls.expired_unfetched;
+    s.evicted_unfetched += cls.evicted_unfetched;
+    s.outofmemory += cls.outofmemory;
+    if (cls.total_pages == 0) continue;
+    SlabClassStats c;
+    c.id = id;
+    c.chunk_size = classes_.at(id).chunk_size;
+    c.chunks_per_page = classes_.at(id).chunks_per_page;
+    c.total_pages = cls.total_pages;
+    c.total_chunks = cls.total_pages * c.chunks_per_page;
+    c.used_chunks = cls.used_chunks;
+    c.free_chunks = cls.free_chunks + cls.carve_left;
+    c.free_chunks_end = cls.carve_left;
+    c.mem_requested = cls.mem_requested;
+    c.items = cls.items;
+    c.tombstones = cls.tombstones;
+    c.total_items = cls.total_items;
+    c.evicted = cls.evicted;
+    c.evicted_nonzero = cls.evicted_nonzero;
+    c.evicted_time = cls.evicted_time;
+    c.evicted_unfetched = cls.evicted_unfetched;
+    c.expired_unfetched = cls.expired_unfetched;
+    c.reclaimed = cls.reclaimed;
+    c.outofmemory = cls.outofmemory;
+    c.age = cls.lru_tail != kNoItem ? now - arena_->Get(cls.lru_tail)->time : 0;
+    s.classes.push_back(c);
+  }
+  s.total_malloced = arena_->pages_taken() * arena_->page_size();
+  s.limit_maxbytes = options_.memory_limit;
+  s.hash_power_level = table_.power();
+  s.hash_bytes = table_.bytes();
+  s.hash_is_expanding = table_.growing();
+  s.apply_applied = apply_applied_.load(std::memory_order_relaxed);
+  s.apply_skipped = apply_skipped_.load(std::memory_order_relaxed);
+  s.apply_failed = apply_failed_.load(std::memory_order_relaxed);
+  return s;
+}
+
+std::vector<std::pair<uint32_t, uint64_t>> Store::SizeHistogram() {
+  std::map<uint32_t, uint64_t> buckets;
+  SnapshotCursor cursor;
+  while (SnapshotStep(&cursor, 256, [&](const Mutation& m) {
+    if (m.kind != MutationKind::kSet) return;
+    const size_t size = Item::TotalSize(m.key.size(), m.value.size());
+    ++buckets[static_cast<uint32_t>((size + 31) / 32 * 32)];
+  })) {
+  }
+  return {buckets.begin(), buckets.end()};
+}
+
+}  // namespace memtwin::storage

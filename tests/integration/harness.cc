@@ -1,0 +1,236 @@
+#include "tests/integration/harness.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+
+namespace memtwin::testing {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int FreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+pid_t Spawn(const std::string& binary, const std::vector<std::string>& args) {
+  std::vector<std::string> all = {binary};
+  all.insert(all.end(), args.begin(), args.end());
+  if (geteuid() == 0) {
+    all.push_back("-u");
+    all.push_back("root");
+  }
+  const pid_t pid = fork();
+  if (pid == 0) {
+    std::vector<char*> argv;
+    for (std::string& a : all) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+}  // namespace
+
+std::string MemtwinBinary() { return MEMTWIN_BINARY; }
+std::string MemcachedBinary() { return "/usr/bin/memcached"; }
+
+std::unique_ptr<ServerProcess> ServerProcess::Start(const std::string& binary,
+                                                    const std::vector<std::string>& args) {
+  // The free port can be taken between our probe and the server's bind: try a few.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    std::unique_ptr<ServerProcess> p(new ServerProcess);
+    p->port_ = FreePort();
+    std::vector<std::string> all = args;
+    for (const char* a : {"-p", "", "-U", "0", "-l", "127.0.0.1"}) all.push_back(a);
+    all[args.size() + 1] = std::to_string(p->port_);
+    p->pid_ = Spawn(binary, all);
+    const auto deadline = Clock::now() + std::chrono::seconds(10);
+    while (Clock::now() < deadline && p->Alive()) {
+      if (Client::ConnectTcp(p->port_) != nullptr) return p;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  return nullptr;
+}
+
+std::unique_ptr<ServerProcess> ServerProcess::StartUnix(const std::string& binary,
+                                                        const std::vector<std::string>& args) {
+  std::unique_ptr<ServerProcess> p(new ServerProcess);
+  char dir[] = "/tmp/memtwin-test.XXXXXX";
+  if (mkdtemp(dir) == nullptr) return nullptr;
+  p->temp_dir_ = dir;
+  p->unix_path_ = p->temp_dir_ + "/server.sock";
+  std::vector<std::string> all = args;
+  for (const std::string& a :
+       {std::string("-s"), p->unix_path_, std::string("-U"), std::string("0")}) {
+    all.push_back(a);
+  }
+  p->pid_ = Spawn(binary, all);
+  const auto deadline = Clock::now() + std::chrono::seconds(10);
+  while (Clock::now() < deadline && p->Alive()) {
+    if (Client::ConnectUnix(p->unix_path_) != nullptr) return p;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return nullptr;
+}
+
+ServerProcess::~ServerProcess() {
+  if (Stop() == -1 && pid_ > 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+  if (!unix_path_.empty()) unlink(unix_path_.c_str());
+  if (!temp_dir_.empty()) rmdir(temp_dir_.c_str());
+}
+
+bool ServerProcess::Alive() {
+  if (pid_ <= 0) return false;
+  int status;
+  const pid_t r = waitpid(pid_, &status, WNOHANG);
+  if (r == pid_) {
+    pid_ = -1;
+    return false;
+  }
+  return true;
+}
+
+int ServerProcess::Stop(std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) return -1;
+  kill(pid_, SIGTERM);
+  const auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    int status;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return status;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return -1;
+}
+
+std::unique_ptr<Client> Client::ConnectTcp(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return nullptr;
+  }
+  const int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  return std::unique_ptr<Client>(new Client(fd));
+}
+
+std::unique_ptr<Client> Client::ConnectUnix(const std::string& path) {
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path.c_str());
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return nullptr;
+  }
+  return std::unique_ptr<Client>(new Client(fd));
+}
+
+Client::~Client() { close(fd_); }
+
+bool Client::Send(const std::string& bytes) {
+  size_t off = 0;
+  while (off < bytes.size()) {
+    const ssize_t n = send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    off += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+std::string Client::ReadUntil(const std::string& terminator, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  std::string out;
+  std::swap(out, pending_);
+  for (;;) {
+    const size_t end = out.find(terminator);
+    if (end != std::string::npos) {
+      pending_ = out.substr(end + terminator.size());
+      out.resize(end + terminator.size());
+      return out;
+    }
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) return out;
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(left)) <= 0) return out;
+    char buf[65536];
+    const ssize_t n = recv(fd_, buf, sizeof(buf), 0);
+    if (n <= 0) return out;
+    out.append(buf, static_cast<size_t>(n));
+  }
+}
+
+std::string Client::ReadBytes(size_t n, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  std::string out;
+  std::swap(out, pending_);
+  while (out.size() < n) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) break;
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(left)) <= 0) break;
+    char buf[65536];
+    const ssize_t r = recv(fd_, buf, sizeof(buf), 0);
+    if (r <= 0) break;
+    out.append(buf, static_cast<size_t>(r));
+  }
+  if (out.size() > n) {
+    pending_ = out.substr(n);
+    out.resize(n);
+  }
+  return out;
+}
+
+bool Client::WaitForClose(std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) return false;
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(left)) <= 0) return false;
+    char buf[4096];
+    const ssize_t n = recv(fd_, buf, sizeof(buf), 0);
+    if (n <= 0) return true;
+    pending_.append(buf, static_cast<size_t>(n));
+  }
+}
+
+std::string Client::Call(const std::string& request, const std::string& terminator) {
+  if (!Send(request)) return "";
+  return ReadUntil(terminator);
+}
+
+}  // namespace memtwin::testing

@@ -1,0 +1,72 @@
+// Test harness for integration tests: starts real server processes (memtwin or Debian's
+// memcached) on 127.0.0.1 with free ephemeral ports, and talks to them over plain sockets.
+// Every process is stopped (SIGTERM, then SIGKILL after a deadline) when its handle dies.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace memtwin::testing {
+
+// Paths baked in by CMake.
+std::string MemtwinBinary();
+std::string MemcachedBinary();
+
+class ServerProcess {
+ public:
+  // Starts `binary` with `args` plus "-p <free port> -U 0 -l 127.0.0.1" (and "-u root" when
+  // running as root) and waits until the port accepts connections. Returns nullptr on failure.
+  static std::unique_ptr<ServerProcess> Start(const std::string& binary,
+                                              const std::vector<std::string>& args);
+  // Starts on a unix socket instead of TCP: `-s <path>` in a fresh temporary directory.
+  static std::unique_ptr<ServerProcess> StartUnix(const std::string& binary,
+                                                  const std::vector<std::string>& args);
+  ~ServerProcess();
+  ServerProcess(const ServerProcess&) = delete;
+  ServerProcess& operator=(const ServerProcess&) = delete;
+
+  int port() const { return port_; }
+  const std::string& unix_path() const { return unix_path_; }
+  pid_t pid() const { return pid_; }
+  // SIGTERM and wait up to `timeout`; returns the exit status as from waitpid, or -1.
+  int Stop(std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  bool Alive();
+
+ private:
+  ServerProcess() = default;
+  pid_t pid_ = -1;
+  int port_ = 0;
+  std::string unix_path_;
+  std::string temp_dir_;
+};
+
+// A blocking client with a receive deadline. All reads fail (return what they have) after it.
+class Client {
+ public:
+  static std::unique_ptr<Client> ConnectTcp(int port);
+  static std::unique_ptr<Client> ConnectUnix(const std::string& path);
+  ~Client();
+
+  bool Send(const std::string& bytes);
+  // Reads until the received bytes end with `terminator` or the deadline passes.
+  std::string ReadUntil(const std::string& terminator,
+                        std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  // Reads exactly n bytes (or fewer if the deadline passes or the peer closes).
+  std::string ReadBytes(size_t n, std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  // True if the server closed the connection within `timeout`.
+  bool WaitForClose(std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  // Sends `request` and reads until `terminator`.
+  std::string Call(const std::string& request, const std::string& terminator = "\r\n");
+  int fd() const { return fd_; }
+
+ private:
+  explicit Client(int fd) : fd_(fd) {}
+  int fd_;
+  std::string pending_;
+};
+
+}  // namespace memtwin::testing

@@ -1,0 +1,292 @@
+// storage::Store memory management: pages handed out up to memory_limit, per-class LRU eviction
+// (least recently used first, reads bump at most once per interval, expired items reclaimed
+// before live ones are evicted) and -M (evict = false) refusing writes instead.
+//
+// The tests fill one slab class whose chunks are large (a handful per 1 MB page) in a store of
+// two pages, so the capacity is known exactly: 2 * chunks_per_page.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "storage/clock.h"
+#include "storage/item.h"
+#include "storage/options.h"
+#include "storage/store.h"
+#include "tests/unit/storage/store_test_util.h"
+
+namespace memtwin::storage {
+namespace {
+
+using test::Fetch;
+using test::kPage;
+using test::kStart;
+using test::Put;
+using test::ValueOf;
+using ::testing::ElementsAre;
+
+class StoreLruTest : public ::testing::Test {
+ protected:
+  void Make(bool evict, size_t pages = 2, uint32_t bump_interval = 60) {
+    StorageOptions options;
+    options.memory_limit = pages * kPage;
+    options.evict = evict;
+    options.lru_bump_interval_seconds = bump_interval;
+    store_ = test::MakeStore(options, &clock_);
+    class_id_ = test::ClassWithAtMostPerPage(*store_, 10);
+    per_page_ = store_->slab_classes().at(class_id_).chunks_per_page;
+    ASSERT_GE(per_page_, 2u);
+    capacity_ = pages * per_page_;
+    value_len_ = test::ValueLenFilling(*store_, class_id_, Key(0).size());
+  }
+
+  // Keys of equal length so every item lands in class_id_.
+  static std::string Key(size_t i) { return absl::StrFormat("key-%06d", i); }
+  std::string Value(size_t i) const {
+    std::string v = absl::StrFormat("value-%04d-", i);
+    v.resize(value_len_, '.');
+    return v;
+  }
+  bool HasOriginalValue(size_t i) {
+    test::Fetched f = Fetch(*store_, Key(i));
+    return f.result == LookupResult::kHit && f.value == Value(i);
+  }
+
+  // Stores Key(0) .. Key(capacity_ - 1); all fit without eviction.
+  void Fill(int64_t exptime_for_first_half = 0) {
+    for (size_t i = 0; i < capacity_; ++i) {
+      const int64_t exptime = i < capacity_ / 2 ? exptime_for_first_half : 0;
+      ASSERT_EQ(Put(*store_, Key(i), Value(i), 0, exptime), StoreResult::kStored) << i;
+    }
+    StoreStats s = store_->Stats();
+    ASSERT_EQ(s.evictions, 0u);
+    ASSERT_EQ(s.curr_items, capacity_);
+    ASSERT_EQ(s.total_malloced, store_->Stats().limit_maxbytes);
+  }
+
+  // A new key in class_id_ whose stripe differs from all filled keys (eviction never takes a
+  // victim from the stripe the writer holds).
+  std::string NewKey(const std::string& prefix) {
+    std::vector<std::string> avoid;
+    for (size_t i = 0; i < capacity_; ++i) avoid.push_back(Key(i));
+    std::string key = test::KeyAvoidingStripesOf(prefix, avoid, Key(0).size());
+    EXPECT_EQ(key.size(), Key(0).size());
+    EXPECT_EQ(store_->slab_classes().ClassFor(Item::TotalSize(key.size(), value_len_)), class_id_);
+    return key;
+  }
+
+  ManualClock clock_{kStart};
+  std::unique_ptr<Store> store_;
+  int class_id_ = 0;
+  size_t per_page_ = 0;
+  size_t capacity_ = 0;
+  size_t value_len_ = 0;
+};
+
+TEST_F(StoreLruTest, PagesAreTakenOnDemandUpToMemoryLimit) {
+  Make(/*evict=*/true, /*pages=*/3);
+  EXPECT_EQ(store_->Stats().total_malloced, 0u);
+  for (size_t i = 0; i < 3 * capacity_; ++i) {
+    ASSERT_EQ(Put(*store_, Key(i), Value(i)), StoreResult::kStored) << i;
+    const StoreStats s = store_->Stats();
+    ASSERT_LE(s.total_malloced, 3 * kPage) << i;
+    const SlabClassStats* c = test::FindClass(s, class_id_);
+    ASSERT_NE(c, nullptr);
+    // A page is taken only when the class has no free chunk left.
+    EXPECT_EQ(c->total_pages, std::min<uint64_t>(3, (i + per_page_) / per_page_)) << i;
+  }
+  const StoreStats s = store_->Stats();
+  EXPECT_EQ(s.total_malloced, 3 * kPage);
+  EXPECT_EQ(s.limit_maxbytes, 3 * kPage);
+  EXPECT_EQ(s.curr_items, capacity_);
+  EXPECT_EQ(s.evictions, 2 * capacity_);
+}
+
+TEST_F(StoreLruTest, MixedClassesNeverAllocateBeyondMemoryLimit) {
+  Make(/*evict=*/true, /*pages=*/3);
+  const std::vector<size_t> sizes = {100, 10'000, 100'000};
+  for (size_t i = 0; i < 600; ++i) {
+    const std::string value(sizes[i % 3], 'x');
+    ASSERT_EQ(Put(*store_, absl::StrCat("mixed-", i), value), StoreResult::kStored) << i;
+    ASSERT_LE(store_->Stats().total_malloced, 3 * kPage) << i;
+  }
+  EXPECT_EQ(store_->Stats().total_malloced, 3 * kPage);
+  EXPECT_EQ(Fetch(*store_, "mixed-599").value.size(), sizes[599 % 3]);
+  EXPECT_EQ(Fetch(*store_, "mixed-598").value.size(), sizes[598 % 3]);
+  EXPECT_EQ(Fetch(*store_, "mixed-597").value.size(), sizes[597 % 3]);
+}
+
+TEST_F(StoreLruTest, FullClassEvictsLeastRecentlyUsedFirst) {
+  Make(/*evict=*/true);
+  Fill();
+  test::RecordingSink sink;
+  store_->set_mutation_sink(&sink);
+  const std::string k1 = NewKey("new-a-");
+  ASSERT_EQ(Put(*store_, k1, Value(1000)), StoreResult::kStored);
+  StoreStats s = store_->Stats();
+  EXPECT_EQ(s.evictions, 1u);
+  EXPECT_EQ(s.evicted_unfetched, 1u);
+  EXPECT_EQ(s.curr_items, capacity_);
+  EXPECT_EQ(s.total_malloced, 2 * kPage);
+  const SlabClassStats* c = test::FindClass(s, class_id_);
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->evicted, 1u);
+  EXPECT_EQ(c->used_chunks, capacity_);
+
+  const std::string k2 = NewKey("new-b-");
+  ASSERT_EQ(Put(*store_, k2, Value(1001)), StoreResult::kStored);
+  EXPECT_EQ(store_->Stats().evictions, 2u);
+
+  // Evictions are local memory management: only the two sets were reported.
+  EXPECT_EQ(sink.size(), 2u);
+  store_->set_mutation_sink(nullptr);
+
+  EXPECT_EQ(Fetch(*store_, Key(0)).result, LookupResult::kMiss);
+  EXPECT_EQ(Fetch(*store_, Key(1)).result, LookupResult::kMiss);
+  for (size_t i = 2; i < capacity_; ++i) EXPECT_TRUE(HasOriginalValue(i)) << i;
+  EXPECT_EQ(ValueOf(*store_, k1), Value(1000));
+  EXPECT_EQ(ValueOf(*store_, k2), Value(1001));
+}
+
+TEST_F(StoreLruTest, OverwriteMovesItemToHeadOfLru) {
+  Make(/*evict=*/true);
+  Fill();
+  ASSERT_EQ(Put(*store_, Key(0), Value(0)), StoreResult::kStored);  // now most recent
+  ASSERT_EQ(Put(*store_, NewKey("new-"), Value(1)), StoreResult::kStored);
+  EXPECT_TRUE(HasOriginalValue(0));
+  EXPECT_EQ(Fetch(*store_, Key(1)).result, LookupResult::kMiss);
+}
+
+TEST_F(StoreLruTest, ReadAfterBumpIntervalKeepsItemOverUnreadOnes) {
+  Make(/*evict=*/true, 2, /*bump_interval=*/60);
+  Fill();
+  clock_.Advance(61);
+  ASSERT_EQ(Fetch(*store_, Key(0)).result, LookupResult::kHit);  // bumped to the head
+  ASSERT_EQ(Put(*store_, NewKey("new-"), Value(1)), StoreResult::kStored);
+  EXPECT_EQ(Fetch(*store_, Key(1)).result, LookupResult::kMiss);
+  EXPECT_TRUE(HasOriginalValue(0));
+  EXPECT_EQ(store_->Stats().evictions, 1u);
+}
+
+TEST_F(StoreLruTest, ReadWithZeroBumpIntervalKeepsItemOverUnreadOnes) {
+  Make(/*evict=*/true, 2, /*bump_interval=*/0);
+  Fill();
+  clock_.Advance(1);
+  ASSERT_EQ(Fetch(*store_, Key(0)).result, LookupResult::kHit);
+  ASSERT_EQ(Fetch(*store_, Key(1)).result, LookupResult::kHit);
+  ASSERT_EQ(Put(*store_, NewKey("new-"), Value(1)), StoreResult::kStored);
+  EXPECT_EQ(Fetch(*store_, Key(2)).result, LookupResult::kMiss);
+  EXPECT_TRUE(HasOriginalValue(0));
+  EXPECT_TRUE(HasOriginalValue(1));
+}
+
+TEST_F(StoreLruTest, ReadWithinBumpIntervalDoesNotMoveItem) {
+  Make(/*evict=*/true, 2, /*bump_interval=*/60);
+  Fill();
+  clock_.Advance(30);
+  ASSERT_EQ(Fetch(*store_, Key(0)).result, LookupResult::kHit);  // too soon to bump
+  ASSERT_EQ(Put(*store_, NewKey("new-"), Value(1)), StoreResult::kStored);
+  EXPECT_EQ(Fetch(*store_, Key(0)).result, LookupResult::kMiss);
+  EXPECT_TRUE(HasOriginalValue(1));
+}
+
+TEST_F(StoreLruTest, ExpiredItemsAreReclaimedBeforeLiveOnesAreEvicted) {
+  Make(/*evict=*/true);
+  Fill(/*exptime_for_first_half=*/10);  // the oldest half expires first
+  clock_.Advance(10);
+  const size_t expired = capacity_ / 2;
+  std::vector<std::string> added;
+  for (size_t i = 0; i < expired; ++i) {
+    added.push_back(NewKey(absl::StrCat("n", i, "-")));
+    ASSERT_EQ(Put(*store_, added.back(), Value(2000 + i)), StoreResult::kStored) << i;
+  }
+  const StoreStats s = store_->Stats();
+  EXPECT_EQ(s.evictions, 0u);
+  EXPECT_EQ(s.reclaimed, expired);
+  EXPECT_EQ(s.expired_unfetched, expired);
+  EXPECT_EQ(s.curr_items, capacity_);
+  for (size_t i = expired; i < capacity_; ++i) EXPECT_TRUE(HasOriginalValue(i)) << i;
+  for (size_t i = 0; i < expired; ++i) EXPECT_EQ(ValueOf(*store_, added[i]), Value(2000 + i));
+}
+
+TEST_F(StoreLruTest, FlushedItemsAreReclaimedBeforeLiveOnesAreEvicted) {
+  Make(/*evict=*/true);
+  Fill();
+  store_->FlushAll(0);
+  for (size_t i = 0; i < capacity_; ++i) {
+    ASSERT_EQ(Put(*store_, NewKey(absl::StrCat("f", i, "-")), Value(i)), StoreResult::kStored);
+  }
+  EXPECT_EQ(store_->Stats().evictions, 0u);
+}
+
+TEST_F(StoreLruTest, WithoutEvictionFullStoreRefusesWritesAndKeepsItems) {
+  Make(/*evict=*/false);
+  Fill();
+  test::RecordingSink sink;
+  store_->set_mutation_sink(&sink);
+  EXPECT_EQ(Put(*store_, NewKey("new-"), Value(1)), StoreResult::kOutOfMemory);
+  EXPECT_EQ(test::Put(*store_, StoreMode::kAdd, NewKey("add-"), Value(2)),
+            StoreResult::kOutOfMemory);
+  StoreStats s = store_->Stats();
+  EXPECT_EQ(s.evictions, 0u);
+  EXPECT_EQ(s.outofmemory, 2u);
+  EXPECT_EQ(s.curr_items, capacity_);
+  EXPECT_EQ(s.total_malloced, 2 * kPage);
+  const SlabClassStats* c = test::FindClass(s, class_id_);
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->outofmemory, 2u);
+  EXPECT_THAT(sink.Rendered(), ElementsAre());
+  store_->set_mutation_sink(nullptr);
+  for (size_t i = 0; i < capacity_; ++i) EXPECT_TRUE(HasOriginalValue(i)) << i;
+}
+
+TEST_F(StoreLruTest, WithoutEvictionDeleteFreesRoomForNextWrite) {
+  Make(/*evict=*/false);
+  Fill();
+  const std::string key = NewKey("new-");
+  ASSERT_EQ(Put(*store_, key, Value(1)), StoreResult::kOutOfMemory);
+  ASSERT_EQ(store_->Delete(Key(5)), DeleteResult::kDeleted);
+  EXPECT_EQ(Put(*store_, key, Value(1)), StoreResult::kStored);
+  EXPECT_EQ(ValueOf(*store_, key), Value(1));
+  EXPECT_EQ(store_->Stats().evictions, 0u);
+}
+
+TEST_F(StoreLruTest, WithoutEvictionExpiredItemsAreStillReclaimed) {
+  // memcached -M still reuses memory of expired items; only live ones are protected.
+  Make(/*evict=*/false);
+  Fill(/*exptime_for_first_half=*/10);
+  clock_.Advance(10);
+  EXPECT_EQ(Put(*store_, NewKey("new-"), Value(1)), StoreResult::kStored);
+  EXPECT_EQ(store_->Stats().evictions, 0u);
+  for (size_t i = capacity_ / 2; i < capacity_; ++i) EXPECT_TRUE(HasOriginalValue(i)) << i;
+}
+
+TEST_F(StoreLruTest, WithoutEvictionOtherClassesStillWorkWhilePagesRemain) {
+  Make(/*evict=*/false, /*pages=*/3);
+  for (size_t i = 0; i < 2 * per_page_; ++i) {
+    ASSERT_EQ(Put(*store_, Key(i), Value(i)), StoreResult::kStored);
+  }
+  EXPECT_EQ(Put(*store_, "small", "value"), StoreResult::kStored);  // takes the third page
+  EXPECT_EQ(Put(*store_, NewKey("new-"), Value(1)), StoreResult::kOutOfMemory);
+  EXPECT_EQ(Put(*store_, "small2", "value"), StoreResult::kStored);  // its page has room
+  EXPECT_EQ(store_->Stats().total_malloced, 3 * kPage);
+}
+
+TEST_F(StoreLruTest, EvictionOfOneClassLeavesOtherClassesAlone) {
+  Make(/*evict=*/true, /*pages=*/3);
+  ASSERT_EQ(Put(*store_, "small", "value"), StoreResult::kStored);  // one page for small items
+  for (size_t i = 0; i < 3 * capacity_; ++i) {
+    ASSERT_EQ(Put(*store_, Key(i), Value(i)), StoreResult::kStored);
+  }
+  EXPECT_EQ(ValueOf(*store_, "small"), "value");
+  const StoreStats s = store_->Stats();
+  EXPECT_EQ(test::FindClass(s, class_id_)->total_pages, 2u);
+  EXPECT_EQ(test::FindClass(s, 1)->evicted, 0u);
+}
+
+}  // namespace
+}  // namespace memtwin::storage

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Runs the same workloads against memtwin and Debian's memcached 1.6.18 (same -t and -m),
+# alternating servers for each round, and prints a table of ratios (memtwin / memcached).
+# Also reports RSS with 5,000 idle connections. Usage: tools/bench/compare.sh [seconds] [rounds]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+DURATION="${1:-5}"
+ROUNDS="${2:-2}"
+THREADS="${THREADS:-2}"
+MEMORY="${MEMORY:-1024}"
+BUILD="${BUILD:-build-release}"
+
+cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$BUILD" -j2 --target memtwin loadgen >/dev/null
+MEMTWIN="$BUILD/server/memtwin"
+LOADGEN="$BUILD/tools/loadgen/loadgen"
+ulimit -n 20000
+
+user_args=()
+[[ "$(id -u)" == 0 ]] && user_args=(-u root)
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+SERVER_PID=""
+start_server() {  # $1 = binary; sets PORT and SERVER_PID
+  PORT=$(free_port)
+  "$1" -p "$PORT" -U 0 -l 127.0.0.1 -t "$THREADS" -m "$MEMORY" -c 10000 "${user_args[@]}" &
+  SERVER_PID=$!
+  for _ in $(seq 100); do
+    if python3 -c "import socket; socket.create_connection(('127.0.0.1', $PORT))" 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.05
+  done
+  echo "server $1 did not start" >&2
+  exit 1
+}
+stop_server() { kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; }
+trap stop_server EXIT
+
+declare -A WORKLOADS=(
+  ["set-only"]="--connections 50 --get-ratio 0"
+  ["get/set 90/10"]="--connections 50 --get-ratio 0.9"
+  ["multiget of 10"]="--connections 50 --get-ratio 1 --multiget 10"
+  ["pipeline 16"]="--connections 50 --get-ratio 0.9 --pipeline 16"
+  ["1 connection latency"]="--connections 1 --threads 1 --get-ratio 0.9"
+)
+ORDER=("set-only" "get/set 90/10" "multiget of 10" "pipeline 16" "1 connection latency")
+
+declare -A BEST_OPS BEST_P99
+run_one() {  # $1 = name (memtwin|memcached), $2 = binary, $3 = workload
+  start_server "$2"
+  local out
+  out=$("$LOADGEN" --port "$PORT" --threads 1 --duration "$DURATION" --keys 100000 \
+        --value-size 100 --prefill ${WORKLOADS[$3]})
+  stop_server
+  local ops p99
+  ops=$(sed -E 's/.*ops_per_sec=([0-9]+).*/\1/' <<<"$out")
+  p99=$(sed -E 's/.*p99_us=([0-9]+).*/\1/' <<<"$out")
+  local key="$1|$3"
+  if [[ -z "${BEST_OPS[$key]:-}" || "$ops" -gt "${BEST_OPS[$key]}" ]]; then
+    BEST_OPS[$key]=$ops
+    BEST_P99[$key]=$p99
+  fi
+}
+
+for round in $(seq "$ROUNDS"); do
+  for w in "${ORDER[@]}"; do
+    if ((round % 2)); then
+      run_one memcached /usr/bin/memcached "$w"; run_one memtwin "$MEMTWIN" "$w"
+    else
+      run_one memtwin "$MEMTWIN" "$w"; run_one memcached /usr/bin/memcached "$w"
+    fi
+  done
+done
+
+echo "workload | memtwin ops/s | memcached ops/s | ratio | memtwin p99 us | memcached p99 us"
+echo "---|---|---|---|---|---"
+for w in "${ORDER[@]}"; do
+  a=${BEST_OPS["memtwin|$w"]}; b=${BEST_OPS["memcached|$w"]}
+  printf "%s | %s | %s | %.2fx | %s | %s\n" "$w" "$a" "$b" "$(awk -v a="$a" -v b="$b" 'BEGIN{print a/b}')" \
+    "${BEST_P99["memtwin|$w"]}" "${BEST_P99["memcached|$w"]}"
+done
+
+idle_rss() {  # $1 = binary; prints RSS in KB with 5,000 idle connections
+  start_server "$1"
+  python3 - "$PORT" "$SERVER_PID" <<'PY'
+import socket, sys, time
+port, pid = int(sys.argv[1]), sys.argv[2]
+conns = [socket.create_connection(("127.0.0.1", port)) for _ in range(5000)]
+for c in conns[::500]:
+    c.sendall(b"version\r\n"); c.recv(100)
+time.sleep(0.5)
+rss = [l for l in open(f"/proc/{pid}/status") if l.startswith("VmRSS")][0].split()[1]
+print(rss)
+PY
+  stop_server
+}
+a=$(idle_rss "$MEMTWIN"); b=$(idle_rss /usr/bin/memcached)
+printf "RSS with 5,000 idle connections | %s KB | %s KB | %.2fx\n" "$a" "$b" "$(awk -v a="$a" -v b="$b" 'BEGIN{print a/b}')"
+echo "(${ROUNDS} rounds of ${DURATION}s, best of rounds; -t $THREADS -m $MEMORY; loadgen 1 thread; 100,000 keys, 100-byte values)"

@@ -1,0 +1,21 @@
+# Sourced by tools/*.sh: installs the Debian packages memtwin builds and tests with, only those
+# that are missing. Fails loudly when it cannot install; nothing is silently skipped.
+MEMTWIN_PACKAGES=(
+  g++ cmake make pkg-config git clang-format python3
+  libevent-dev libssl-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
+  memcached netcat-openbsd
+)
+
+ensure_packages() {
+  local missing=() p
+  for p in "${MEMTWIN_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+      missing+=("$p")
+  done
+  ((${#missing[@]} == 0)) && return 0
+  echo "== installing missing packages: ${missing[*]}"
+  local sudo=""
+  [[ "$(id -u)" != 0 ]] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
+}

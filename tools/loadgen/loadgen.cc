@@ -1,0 +1,278 @@
+// loadgen: a closed-loop load generator for memcached's text protocol. Each connection keeps
+// `--pipeline` requests in flight, sends the next batch when the previous one is answered, and
+// records each request's latency. Prints throughput and latency percentiles.
+//
+//   loadgen --port 11211 --connections 50 --threads 2 --duration 10 --get-ratio 0.9
+//           --keys 100000 --value-size 100 --multiget 1 --pipeline 1 [--prefill]
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+struct Options {
+  std::string host = "127.0.0.1";
+  int port = 11211;
+  int connections = 50;
+  int threads = 2;
+  double duration = 10;
+  double get_ratio = 0.9;
+  long keys = 100000;
+  int value_size = 100;
+  int multiget = 1;
+  int pipeline = 1;
+  bool prefill = false;
+};
+
+struct ThreadResult {
+  uint64_t requests = 0;
+  uint64_t errors = 0;
+  std::vector<uint32_t> latencies_us;
+};
+
+void AppendKey(std::string* out, long i) {
+  out->append("key:");
+  out->append(std::to_string(i));
+}
+
+void AppendSet(std::string* out, long key, const std::string& value, const char* suffix) {
+  out->append("set ");
+  AppendKey(out, key);
+  out->append(" 0 0 ");
+  out->append(std::to_string(value.size()));
+  out->append(suffix);
+  out->append("\r\n");
+  out->append(value);
+  out->append("\r\n");
+}
+
+int Connect(const Options& o) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(o.port));
+  inet_pton(AF_INET, o.host.c_str(), &addr.sin_addr);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    std::perror("connect");
+    std::exit(2);
+  }
+  const int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  return fd;
+}
+
+bool SendAll(int fd, const std::string& data) {
+  size_t off = 0;
+  while (off < data.size()) {
+    const ssize_t n = send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    off += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// Counts complete replies at the front of `buf`, erasing them. Returns replies and errors seen.
+void ConsumeReplies(std::string* buf, int* replies, uint64_t* errors) {
+  size_t pos = 0;
+  for (;;) {
+    const size_t eol = buf->find("\r\n", pos);
+    if (eol == std::string::npos) break;
+    if (buf->compare(pos, 6, "VALUE ") == 0) {
+      // VALUE <key> <flags> <bytes> [<cas>]
+      const size_t bytes_at = buf->find(' ', buf->find(' ', pos + 6) + 1) + 1;
+      const long bytes = std::strtol(buf->c_str() + bytes_at, nullptr, 10);
+      const size_t end = eol + 2 + static_cast<size_t>(bytes) + 2;
+      if (end > buf->size()) break;
+      pos = end;
+      continue;
+    }
+    const bool ok = buf->compare(pos, 3, "END") == 0 || buf->compare(pos, 6, "STORED") == 0;
+    if (!ok) ++*errors;
+    ++*replies;
+    pos = eol + 2;
+  }
+  buf->erase(0, pos);
+}
+
+struct Conn {
+  int fd;
+  int outstanding = 0;
+  SteadyClock::time_point sent_at;
+  std::string in;
+};
+
+void RunThread(const Options& o, int connections, uint64_t seed, SteadyClock::time_point until,
+               ThreadResult* result) {
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<long> key_dist(0, o.keys - 1);
+  std::uniform_real_distribution<double> op_dist(0, 1);
+  const std::string value(static_cast<size_t>(o.value_size), 'x');
+  const int ep = epoll_create1(0);
+  std::vector<Conn> conns(static_cast<size_t>(connections));
+  const auto send_batch = [&](Conn& c) {
+    std::string batch;
+    for (int i = 0; i < o.pipeline; ++i) {
+      if (op_dist(rng) < o.get_ratio) {
+        batch += "get";
+        for (int k = 0; k < o.multiget; ++k) {
+          batch += ' ';
+          AppendKey(&batch, key_dist(rng));
+        }
+        batch += "\r\n";
+      } else {
+        AppendSet(&batch, key_dist(rng), value, "");
+      }
+    }
+    c.outstanding = o.pipeline;
+    c.sent_at = SteadyClock::now();
+    return SendAll(c.fd, batch);
+  };
+  for (Conn& c : conns) {
+    c.fd = Connect(o);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.ptr = &c;
+    epoll_ctl(ep, EPOLL_CTL_ADD, c.fd, &ev);
+    if (!send_batch(c)) ++result->errors;
+  }
+  std::vector<epoll_event> events(static_cast<size_t>(connections));
+  char buf[65536];
+  while (SteadyClock::now() < until) {
+    const int n = epoll_wait(ep, events.data(), connections, 100);
+    for (int i = 0; i < n; ++i) {
+      Conn& c = *static_cast<Conn*>(events[static_cast<size_t>(i)].data.ptr);
+      const ssize_t r = recv(c.fd, buf, sizeof(buf), 0);
+      if (r <= 0) {
+        std::fprintf(stderr, "server closed a connection\n");
+        std::exit(2);
+      }
+      c.in.append(buf, static_cast<size_t>(r));
+      int replies = 0;
+      ConsumeReplies(&c.in, &replies, &result->errors);
+      if (replies == 0) continue;
+      c.outstanding -= replies;
+      if (c.outstanding <= 0) {
+        const auto us =
+            std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - c.sent_at)
+                .count();
+        for (int k = 0; k < o.pipeline; ++k) {
+          result->latencies_us.push_back(static_cast<uint32_t>(us));
+        }
+        result->requests += static_cast<uint64_t>(o.pipeline);
+        if (SteadyClock::now() < until && !send_batch(c)) ++result->errors;
+      }
+    }
+  }
+  for (Conn& c : conns) close(c.fd);
+  close(ep);
+}
+
+void Prefill(const Options& o) {
+  const int fd = Connect(o);
+  const std::string value(static_cast<size_t>(o.value_size), 'x');
+  std::string batch;
+  for (long i = 0; i < o.keys; ++i) {
+    AppendSet(&batch, i, value, " noreply");
+    if (batch.size() > 65536) {
+      SendAll(fd, batch);
+      batch.clear();
+    }
+  }
+  batch += "version\r\n";
+  SendAll(fd, batch);
+  std::string in;
+  char buf[4096];
+  while (in.find("\r\n") == std::string::npos) {
+    const ssize_t r = recv(fd, buf, sizeof(buf), 0);
+    if (r <= 0) break;
+    in.append(buf, static_cast<size_t>(r));
+  }
+  close(fd);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    const auto next = [&]() -> const char* {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "%s needs a value\n", flag.c_str());
+        std::exit(64);
+      }
+      return argv[++i];
+    };
+    if (flag == "--host")
+      o.host = next();
+    else if (flag == "--port")
+      o.port = std::atoi(next());
+    else if (flag == "--connections")
+      o.connections = std::atoi(next());
+    else if (flag == "--threads")
+      o.threads = std::atoi(next());
+    else if (flag == "--duration")
+      o.duration = std::atof(next());
+    else if (flag == "--get-ratio")
+      o.get_ratio = std::atof(next());
+    else if (flag == "--keys")
+      o.keys = std::atol(next());
+    else if (flag == "--value-size")
+      o.value_size = std::atoi(next());
+    else if (flag == "--multiget")
+      o.multiget = std::atoi(next());
+    else if (flag == "--pipeline")
+      o.pipeline = std::atoi(next());
+    else if (flag == "--prefill")
+      o.prefill = true;
+    else {
+      std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
+      return 64;
+    }
+  }
+  o.threads = std::max(1, std::min(o.threads, o.connections));
+  if (o.prefill) Prefill(o);
+  const auto start = SteadyClock::now();
+  const auto until = start + std::chrono::duration_cast<SteadyClock::duration>(
+                                 std::chrono::duration<double>(o.duration));
+  std::vector<ThreadResult> results(static_cast<size_t>(o.threads));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < o.threads; ++t) {
+    const int share = o.connections / o.threads + (t < o.connections % o.threads ? 1 : 0);
+    threads.emplace_back(RunThread, std::cref(o), share, 1234 + t, until,
+                         &results[static_cast<size_t>(t)]);
+  }
+  for (auto& t : threads) t.join();
+  const double elapsed = std::chrono::duration<double>(SteadyClock::now() - start).count();
+  uint64_t requests = 0, errors = 0;
+  std::vector<uint32_t> lat;
+  for (auto& r : results) {
+    requests += r.requests;
+    errors += r.errors;
+    lat.insert(lat.end(), r.latencies_us.begin(), r.latencies_us.end());
+  }
+  std::sort(lat.begin(), lat.end());
+  const auto pct = [&](double p) -> uint32_t {
+    return lat.empty() ? 0 : lat[std::min(lat.size() - 1, static_cast<size_t>(p * lat.size()))];
+  };
+  std::printf("ops_per_sec=%.0f requests=%lu errors=%lu p50_us=%u p99_us=%u p999_us=%u\n",
+              requests / elapsed, static_cast<unsigned long>(requests),
+              static_cast<unsigned long>(errors), pct(0.50), pct(0.99), pct(0.999));
+  return errors == 0 ? 0 : 1;
+}

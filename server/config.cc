@@ -2,7 +2,9 @@
 
 #include <getopt.h>
 
+#include <algorithm>
 #include <charconv>
+#include <cstdlib>
 #include <cstring>
 #include <string_view>
 
@@ -53,6 +55,18 @@ constexpr OptionSpec kOptions[] = {
     {"disable-flush-all", no_argument, 'F', "disable flush_all command"},
     {"extended", required_argument, 'o', "comma separated list of extended options"},
     {"disable-dumping", no_argument, kNoShort, "accepted for compatibility; no effect yet"},
+    {"replication-port", required_argument, 'X',
+     "replication port to listen on for the peer (default: 11212; 0 turns replication off)"},
+    {"peer", required_argument, 'x',
+     "the peer: HOST[:PORT], IPv6 as [ADDR]:PORT (PORT defaults to our -X)"},
+    {"repl-log-size", required_argument, kNoShort + 1,
+     "outgoing replication log, k/m/g suffixes (default: 64m)"},
+    {"repl-heartbeat", required_argument, kNoShort + 2,
+     "seconds between heartbeats, or Nms (default: 1)"},
+    {"repl-timeout", required_argument, kNoShort + 3,
+     "seconds of silence before the peer is declared lost, or Nms (default: 3)"},
+    {"repl-sync-timeout", required_argument, kNoShort + 4,
+     "seconds a joining node waits for its bulk sync before serving anyway (default: 60)"},
 };
 
 absl::Status Invalid(std::string_view message) {
@@ -91,6 +105,47 @@ bool ParseSize(std::string_view s, uint64_t default_unit, uint64_t* out) {
   if (!ParseInt(s, &n) || n < 0) return false;
   *out = static_cast<uint64_t>(n) * unit;
   return true;
+}
+
+// "3" or "2.5" seconds, or "500ms".
+bool ParseMillis(std::string_view s, int* out) {
+  const bool ms = s.size() > 2 && s.substr(s.size() - 2) == "ms";
+  if (ms) s.remove_suffix(2);
+  const std::string text(s);
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || !(v > 0) || v > 86400e3) return false;
+  *out = static_cast<int>(ms ? v : v * 1000);
+  return *out > 0;
+}
+
+absl::Status ParsePeer(std::string_view peer, Config* config) {
+  std::string host(peer);
+  int port = 0;
+  const auto parse_port = [&](std::string_view p) {
+    int64_t n;
+    if (!ParseInt(p, &n) || n <= 0 || n > 65535) return false;
+    port = static_cast<int>(n);
+    return true;
+  };
+  if (!host.empty() && host.front() == '[') {
+    const size_t close = host.find(']');
+    if (close == std::string::npos) return Invalid("Invalid peer address: missing ']'");
+    if (close + 1 < host.size() &&
+        (host[close + 1] != ':' || !parse_port(std::string_view(host).substr(close + 2)))) {
+      return Invalid("Invalid peer port");
+    }
+    host = host.substr(1, close - 1);
+  } else if (std::count(host.begin(), host.end(), ':') == 1) {
+    if (!parse_port(std::string_view(host).substr(host.find(':') + 1))) {
+      return Invalid("Invalid peer port");
+    }
+    host = host.substr(0, host.find(':'));
+  }
+  if (host.empty()) return Invalid("Invalid peer address");
+  config->replication.peer_host = host;
+  config->replication.peer_port = port;  // 0: filled in from -X after parsing
+  return absl::OkStatus();
 }
 
 absl::Status ParseExtended(std::string_view list, Config* config) {
@@ -278,6 +333,36 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(int argc, char** argv) {
       }
       case kNoShort:  // --disable-dumping
         break;
+      case 'X':
+        if (!ParseInt(arg, &n) || n < 0 || n > 65535) {
+          return Invalid("Invalid replication port number");
+        }
+        c.replication.listen_port = static_cast<int>(n);
+        break;
+      case 'x': {
+        absl::Status s = ParsePeer(arg, &c);
+        if (!s.ok()) return s;
+        break;
+      }
+      case kNoShort + 1: {
+        uint64_t bytes;
+        if (!ParseSize(arg, 1, &bytes) || bytes == 0) return Invalid("Invalid --repl-log-size");
+        c.replication.log_size = bytes;
+        break;
+      }
+      case kNoShort + 2:
+        if (!ParseMillis(arg, &c.replication.heartbeat_ms)) {
+          return Invalid("Invalid --repl-heartbeat");
+        }
+        break;
+      case kNoShort + 3:
+        if (!ParseMillis(arg, &c.replication.timeout_ms)) return Invalid("Invalid --repl-timeout");
+        break;
+      case kNoShort + 4:
+        if (!ParseMillis(arg, &c.replication.sync_timeout_ms)) {
+          return Invalid("Invalid --repl-sync-timeout");
+        }
+        break;
       default:
         return Invalid(optopt != 0 && optopt < kNoShort
                            ? absl::StrCat("Illegal argument \"", std::string(1, char(optopt)), "\"")
@@ -293,6 +378,24 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(int argc, char** argv) {
     return Invalid("Cannot set item size limit higher than 1/2 of memory max.");
   }
   c.storage.item_size_max = item_size_max;
+  if (c.replication.peer_port == 0) c.replication.peer_port = c.replication.listen_port;
+  if (!c.replication.peer_host.empty() && c.replication.peer_port == 0) {
+    return Invalid("-x needs a port when -X is 0");
+  }
+  if (c.replication.log_size < 2 * item_size_max) {
+    return Invalid("--repl-log-size must be at least twice the max item size (-I)");
+  }
+  c.replication.verbose = c.verbose;
+  // The replication port listens where the client port does (the first -l address).
+  if (!c.listen_addresses.empty()) {
+    std::string address = c.listen_addresses.front();
+    if (!address.empty() && address.front() == '[') {
+      address = address.substr(1, address.find(']') - 1);
+    } else if (std::count(address.begin(), address.end(), ':') == 1) {
+      address = address.substr(0, address.find(':'));
+    }
+    c.replication.listen_address = address;
+  }
   if (c.udp_port != 0) {
     return Invalid("UDP (-U) is not supported by memtwin; run with -U 0 (the default)");
   }

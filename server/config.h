@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "replication/replicator.h"
 #include "storage/options.h"
 
 namespace memtwin::server {
@@ -30,6 +31,9 @@ struct Config {
   bool enable_shutdown = false;               // -A
   bool flush_enabled = true;                  // -F turns off
   storage::StorageOptions storage;            // -m -M -f -n -I -L, -o hashpower
+  // -X (listen_port; 0 = off), -x (peer_host/peer_port), --repl-log-size, --repl-heartbeat,
+  // --repl-timeout, --repl-sync-timeout
+  replication::ReplicationOptions replication;
 };
 
 // What the command line asked for.

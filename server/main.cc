@@ -14,8 +14,11 @@
 #include <cstdlib>
 #include <fstream>
 #include <memory>
+#include <random>
 #include <vector>
 
+#include "replication/lamport_clock.h"
+#include "replication/replicator.h"
 #include "server/config.h"
 #include "server/listener.h"
 #include "server/server_context.h"
@@ -108,18 +111,38 @@ int Run(int argc, char** argv) {
   evthread_use_pthreads();
 
   storage::SystemClock clock;
-  auto store = storage::Store::Create(config.storage, &clock);
+  replication::LamportClock versions(static_cast<uint16_t>(std::random_device{}()));
+  auto store = storage::Store::Create(config.storage, &clock, &versions);
   if (!store.ok()) {
     std::fprintf(stderr, "%s\n", std::string(store.status().message()).c_str());
     return EXIT_FAILURE;
   }
   if (config.verbose >= 2) PrintSlabClasses((*store)->slab_classes());
 
+  // Replication first: a node joining its peer takes the bulk sync before it serves clients.
+  std::unique_ptr<replication::Replicator> replicator;
+  if (config.replication.listen_port != 0) {
+    replicator =
+        std::make_unique<replication::Replicator>(store->get(), &versions, config.replication);
+    (*store)->set_mutation_sink(replicator->log());
+    absl::Status rs = replicator->Start();
+    if (!rs.ok()) {
+      std::fprintf(stderr, "%s\n", std::string(rs.message()).c_str());
+      return EXIT_FAILURE;
+    }
+    replicator->WaitUntilReady();
+  }
+
   ServerContext context;
   context.store = store->get();
   context.config = &config;
   context.start_time = clock.Now();
   context.verbosity.store(config.verbose);
+  if (replicator != nullptr) {
+    replication::Replicator* r = replicator.get();
+    context.replication_stats = [r] { return r->Stats(); };
+    context.replication_role = [r] { return r->RoleName(); };
+  }
 
   event_base* base = event_base_new();
   MainLoop loop{base, store->get()};
@@ -162,10 +185,19 @@ int Run(int argc, char** argv) {
   event_add(sigint, nullptr);
   event_add(tick, &one_second);
   if (config.verbose >= 1) {
-    std::fprintf(stderr, "memtwin %s: serving on %s, %d threads, %zu MB\n", kVersion,
-                 config.unix_socket.empty() ? ("port " + std::to_string(config.port)).c_str()
-                                            : config.unix_socket.c_str(),
-                 config.threads, config.storage.memory_limit >> 20);
+    const std::string where =
+        config.unix_socket.empty() ? "port " + std::to_string(config.port) : config.unix_socket;
+    const std::string repl = replicator == nullptr
+                                 ? "replication off"
+                                 : "replication port " +
+                                       std::to_string(config.replication.listen_port) +
+                                       (config.replication.peer_host.empty()
+                                            ? ", no peer configured"
+                                            : ", peer " + config.replication.peer_host + ":" +
+                                                  std::to_string(config.replication.peer_port)) +
+                                       ", role " + replicator->RoleName();
+    std::fprintf(stderr, "memtwin %s: serving on %s, %d threads, %zu MB, %s\n", kVersion,
+                 where.c_str(), config.threads, config.storage.memory_limit >> 20, repl.c_str());
   }
 
   event_base_dispatch(base);
@@ -173,6 +205,8 @@ int Run(int argc, char** argv) {
   listener->Close();
   for (auto& w : workers) w->Stop();
   for (auto& w : workers) w->Join();
+  // Writes acknowledged to clients should reach the peer before we go: bounded drain.
+  if (replicator != nullptr) replicator->Stop(std::chrono::seconds(5));
   event_free(sigterm);
   event_free(sigint);
   event_free(tick);

@@ -5,6 +5,8 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "server/config.h"
@@ -25,6 +27,9 @@ struct ServerContext {
   std::vector<ThreadStats*> thread_stats;
   // Asks the process to shut down (the "shutdown" command with -A, or a signal).
   std::function<void()> request_shutdown;
+  // Set when replication is on: the "stats replication" lines, and repcached's MASTER/SLAVE.
+  std::function<std::vector<std::pair<std::string, std::string>>()> replication_stats;
+  std::function<const char*()> replication_role;
 };
 
 }  // namespace memtwin::server

@@ -638,6 +638,12 @@ void Runner::Stats(const TokenizedLine& t) {
     SizesStats();
   } else if (t.tokens[1] == "conns") {
     // Connections belong to the networking layer, which this handler cannot see.
+  } else if (t.tokens[1] == "replication") {
+    if (context_->replication_stats) {
+      for (const auto& [name, value] : context_->replication_stats()) Stat(out_, name, value);
+    } else {
+      Stat(out_, "repl_enabled", "no");
+    }
   } else {
     Reply(out_, false, kError);
     return;
@@ -715,6 +721,11 @@ void Runner::GeneralStats() {
   Stat(out_, "evicted_unfetched", s.evicted_unfetched);
   Stat(out_, "evictions", s.evictions);
   Stat(out_, "reclaimed", s.reclaimed);
+  // repcached's lines, for dashboards that read them.
+  if (context_->replication_role) {
+    Stat(out_, "replication", context_->replication_role());
+    Stat(out_, "repcached_version", "2.3.1-memtwin");
+  }
 }
 
 // memcached's process_stat_settings, in its order, with memtwin's values; settings memtwin does

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <thread>
@@ -34,6 +35,12 @@ int FreePort() {
 pid_t Spawn(const std::string& binary, const std::vector<std::string>& args) {
   std::vector<std::string> all = {binary};
   all.insert(all.end(), args.begin(), args.end());
+  // A memtwin test node listens for a replication peer only when the test asks for it: the
+  // default port 11212 would be shared by every test running at once.
+  if (binary == MemtwinBinary() && std::find(args.begin(), args.end(), "-X") == args.end()) {
+    all.push_back("-X");
+    all.push_back("0");
+  }
   if (geteuid() == 0) {
     all.push_back("-u");
     all.push_back("root");

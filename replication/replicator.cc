@@ -1,0 +1,694 @@
+#include "replication/replicator.h"
+
+#include <arpa/inet.h>
+#include <event2/buffer.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <deque>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+
+namespace memtwin::replication {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// Output queued to the peer beyond which the pump stops pulling from the log and the snapshot;
+// OnWrite resumes it below the low mark. Bounds memory per link whatever the write rate.
+constexpr size_t kHighWater = 4u << 20;
+constexpr size_t kLowWater = 1u << 20;
+constexpr size_t kLogReadChunk = 256u << 10;
+constexpr size_t kSnapshotGroupsPerStep = 64;
+
+uint64_t RandomU64() {
+  std::random_device rd;
+  return (static_cast<uint64_t>(rd()) << 32) ^ rd() ^
+         static_cast<uint64_t>(SteadyClock::now().time_since_epoch().count());
+}
+
+}  // namespace
+
+struct Replicator::Link {
+  Replicator* owner;
+  bufferevent* bev;
+  bool outgoing;
+  LinkState state;
+  std::string address;
+  Hello peer;
+  bool hello_received = false;
+  bool peer_synced = false;  // the peer's SNAPSHOT_END arrived
+  uint64_t last_rx_ms = 0;
+  uint64_t applied = 0;        // MUTATION bytes from the peer, applied
+  uint64_t applied_acked = 0;  // what we last told the peer
+  uint64_t mutation_bytes_sent = 0;
+  uint64_t acked = 0;
+  std::deque<std::pair<uint64_t, SteadyClock::time_point>> in_flight;  // for lag in ms
+
+  ~Link() { bufferevent_free(bev); }
+};
+
+Replicator::Replicator(storage::Store* store, LamportClock* clock,
+                       const ReplicationOptions& options)
+    : store_(store),
+      clock_(clock),
+      options_(options),
+      instance_id_(RandomU64()),
+      max_frame_(static_cast<uint32_t>(store->item_size_max() + 4096)),
+      log_(options.log_size, [this] {
+        if (log_event_ != nullptr) event_active(log_event_, EV_READ, 0);
+      }) {}
+
+Replicator::~Replicator() {
+  if (thread_.joinable()) Stop(std::chrono::milliseconds(0));
+}
+
+void Replicator::Log(const std::string& line) const {
+  std::fprintf(stderr, "memtwin: replication: %s\n", line.c_str());
+}
+
+uint64_t Replicator::NowMs() const {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now().time_since_epoch())
+          .count());
+}
+
+absl::Status Replicator::Start() {
+  started_ = SteadyClock::now();
+  if (options_.listen_port == 0) {
+    MarkReady(false);
+    return absl::OkStatus();
+  }
+  base_ = event_base_new();
+  if (base_ == nullptr) return absl::InternalError("replication: event_base_new failed");
+  log_event_ = event_new(base_, -1, EV_PERSIST, &Replicator::OnLogWakeup, this);
+  tick_event_ = event_new(base_, -1, EV_PERSIST, &Replicator::OnTick, this);
+  retry_event_ = evtimer_new(base_, &Replicator::OnRetry, this);
+  const timeval tick{options_.heartbeat_ms / 1000, (options_.heartbeat_ms % 1000) * 1000};
+  event_add(log_event_, nullptr);
+  event_add(tick_event_, &tick);
+  if (options_.peer_host.empty()) MarkReady(false);
+  UpdateListening();
+  if (!options_.peer_host.empty()) Dial();
+  thread_ = std::thread([this] {
+    event_base_loop(base_, EVLOOP_NO_EXIT_ON_EMPTY);
+    active_ = nullptr;
+    links_.clear();
+    if (listener_ != nullptr) evconnlistener_free(listener_);
+    listener_ = nullptr;
+    log_.Enable(false);
+  });
+  return absl::OkStatus();
+}
+
+void Replicator::WaitUntilReady() {
+  absl::MutexLock lock(&mu_);
+  mu_.Await(absl::Condition(&ready_));
+}
+
+void Replicator::MarkReady(bool by_timeout) {
+  absl::MutexLock lock(&mu_);
+  if (ready_) return;
+  ready_ = true;
+  if (by_timeout) {
+    sync_timeouts_.fetch_add(1);
+    Log(absl::StrCat("bulk sync not finished after ", options_.sync_timeout_ms,
+                     " ms: opening client ports anyway"));
+  }
+}
+
+void Replicator::Stop(std::chrono::milliseconds drain) {
+  if (!thread_.joinable()) return;
+  struct StopRequest {
+    Replicator* self;
+    int64_t drain_ms;
+  };
+  auto* request = new StopRequest{this, drain.count()};
+  event_base_once(
+      base_, -1, EV_TIMEOUT,
+      [](evutil_socket_t, short, void* arg) {
+        std::unique_ptr<StopRequest> r(static_cast<StopRequest*>(arg));
+        Replicator* self = r->self;
+        if (self->active_ == nullptr || r->drain_ms <= 0) {
+          event_base_loopbreak(self->base_);
+          return;
+        }
+        self->draining_ = true;
+        self->Pump();
+        const timeval deadline{static_cast<time_t>(r->drain_ms / 1000),
+                               static_cast<suseconds_t>((r->drain_ms % 1000) * 1000)};
+        event_base_loopexit(self->base_, &deadline);
+        self->Tick();
+      },
+      request, nullptr);
+  thread_.join();
+  if (log_event_ != nullptr) event_free(log_event_);
+  if (tick_event_ != nullptr) event_free(tick_event_);
+  if (retry_event_ != nullptr) event_free(retry_event_);
+  log_event_ = tick_event_ = retry_event_ = nullptr;
+  if (base_ != nullptr) event_base_free(base_);
+  base_ = nullptr;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connections
+
+void Replicator::Dial() {
+  if (dialing_ || active_ != nullptr) return;
+  bufferevent* bev = bufferevent_socket_new(base_, -1, BEV_OPT_CLOSE_ON_FREE);
+  dialing_ = true;
+  AddLink(bev, true);
+  Link* link = links_.back().get();
+  link->state = LinkState::kConnecting;
+  link->address = absl::StrCat(options_.peer_host, ":", options_.peer_port);
+  const timeval timeout{options_.timeout_ms / 1000, (options_.timeout_ms % 1000) * 1000};
+  bufferevent_set_timeouts(bev, nullptr, &timeout);
+  if (bufferevent_socket_connect_hostname(bev, nullptr, AF_UNSPEC, options_.peer_host.c_str(),
+                                          options_.peer_port) != 0) {
+    DropLink(link, "cannot start connecting");
+  }
+}
+
+void Replicator::AddLink(bufferevent* bev, bool outgoing) {
+  auto link = std::make_unique<Link>();
+  link->owner = this;
+  link->bev = bev;
+  link->outgoing = outgoing;
+  link->state = LinkState::kHandshaking;
+  link->last_rx_ms = NowMs();
+  bufferevent_setcb(bev, &Replicator::OnRead, &Replicator::OnWrite, &Replicator::OnEvent,
+                    link.get());
+  bufferevent_setwatermark(bev, EV_WRITE, kLowWater, 0);
+  bufferevent_enable(bev, EV_READ | EV_WRITE);
+  Link* raw = link.get();
+  links_.push_back(std::move(link));
+  if (!outgoing) {
+    std::string hello;
+    AppendHello({kProtocolVersion, instance_id_, clock_->node_id(), clock_->counter(), 0}, &hello);
+    bufferevent_write(raw->bev, hello.data(), hello.size());
+  }
+}
+
+void Replicator::OnAccept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int, void* arg) {
+  auto* self = static_cast<Replicator*>(arg);
+  bufferevent* bev = bufferevent_socket_new(self->base_, fd, BEV_OPT_CLOSE_ON_FREE);
+  self->AddLink(bev, false);
+  char host[INET6_ADDRSTRLEN] = "?";
+  int port = 0;
+  if (addr->sa_family == AF_INET) {
+    auto* in = reinterpret_cast<sockaddr_in*>(addr);
+    inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+    port = ntohs(in->sin_port);
+  } else if (addr->sa_family == AF_INET6) {
+    auto* in6 = reinterpret_cast<sockaddr_in6*>(addr);
+    inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+    port = ntohs(in6->sin6_port);
+  }
+  self->links_.back()->address = absl::StrCat(host, ":", port);
+}
+
+void Replicator::OnEvent(bufferevent*, short what, void* arg) {
+  Link* link = static_cast<Link*>(arg);
+  Replicator* self = link->owner;
+  if (what & BEV_EVENT_CONNECTED) {
+    link->state = LinkState::kHandshaking;
+    link->last_rx_ms = self->NowMs();
+    bufferevent_set_timeouts(link->bev, nullptr, nullptr);
+    std::string hello;
+    AppendHello(
+        {kProtocolVersion, self->instance_id_, self->clock_->node_id(), self->clock_->counter(), 0},
+        &hello);
+    bufferevent_write(link->bev, hello.data(), hello.size());
+    return;
+  }
+  std::string why = (what & BEV_EVENT_EOF)       ? "closed by peer"
+                    : (what & BEV_EVENT_TIMEOUT) ? "timed out"
+                                                 : "socket error";
+  if (what & BEV_EVENT_ERROR) {
+    const int err = EVUTIL_SOCKET_ERROR();
+    if (err != 0) why = absl::StrCat(why, " (", evutil_socket_error_to_string(err), ")");
+  }
+  self->DropLink(link, why);
+}
+
+void Replicator::DropLink(Link* link, const std::string& why) {
+  const bool was_active = link == active_;
+  const bool was_dial = link->outgoing && link->state <= LinkState::kHandshaking;
+  if (was_active) {
+    Log(absl::StrCat("link with ", link->address, " lost: ", why, "; serving alone as MASTER"));
+    active_ = nullptr;
+    slave_.store(false);
+    log_.Enable(false);
+    snapshot_running_ = false;
+    SetState("down");
+  } else if (options_.verbose > 0) {
+    Log(absl::StrCat("connection with ", link->address.empty() ? "?" : link->address,
+                     " closed: ", why));
+  }
+  if (link->outgoing) dialing_ = false;
+  for (auto it = links_.begin(); it != links_.end(); ++it) {
+    if (it->get() == link) {
+      links_.erase(it);
+      break;
+    }
+  }
+  if (draining_ && active_ == nullptr) {
+    event_base_loopbreak(base_);
+    return;
+  }
+  UpdateListening();
+  // Startup: a peer that does not answer means this node serves alone right away. A link that
+  // broke mid-sync is retried instead, so a partial copy is not served as complete.
+  if (was_dial) MarkReady(false);
+  if (!options_.peer_host.empty() && active_ == nullptr) ScheduleRetry();
+}
+
+void Replicator::ScheduleRetry() {
+  if (dialing_ || evtimer_pending(retry_event_, nullptr)) return;
+  const timeval delay{backoff_ms_ / 1000, (backoff_ms_ % 1000) * 1000};
+  evtimer_add(retry_event_, &delay);
+  backoff_ms_ = std::min(backoff_ms_ * 2, options_.max_backoff_ms);
+}
+
+void Replicator::OnRetry(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<Replicator*>(arg);
+  if (self->active_ != nullptr) return;
+  self->reconnects_.fetch_add(1);
+  self->Dial();
+}
+
+void Replicator::UpdateListening() {
+  const bool should_listen = !(active_ != nullptr && active_->outgoing);
+  if (!should_listen) {
+    if (listener_ != nullptr) {
+      evconnlistener_free(listener_);
+      listener_ = nullptr;
+    }
+    return;
+  }
+  if (listener_ != nullptr) return;
+  addrinfo hints{};
+  hints.ai_flags = AI_PASSIVE;
+  hints.ai_family = options_.listen_address.empty() ? AF_INET : AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* ai = nullptr;
+  const std::string port = std::to_string(options_.listen_port);
+  if (getaddrinfo(options_.listen_address.empty() ? nullptr : options_.listen_address.c_str(),
+                  port.c_str(), &hints, &ai) != 0 ||
+      ai == nullptr) {
+    Log(absl::StrCat("cannot resolve replication listen address ", options_.listen_address));
+    return;
+  }
+  listener_ =
+      evconnlistener_new_bind(base_, &Replicator::OnAccept, this,
+                              LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE, 16,
+                              ai->ai_addr, static_cast<int>(ai->ai_addrlen));
+  freeaddrinfo(ai);
+  if (listener_ == nullptr) {
+    // Usually the peer on this host holds the shared port while it is up: retried every tick.
+    if (!listen_failed_logged_) {
+      Log(absl::StrCat("cannot listen on replication port ", options_.listen_port, " (",
+                       evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()), "); will retry"));
+      listen_failed_logged_ = true;
+    }
+    return;
+  }
+  listen_failed_logged_ = false;
+  if (options_.verbose > 0) {
+    Log(absl::StrCat("listening for a peer on port ", options_.listen_port));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Frames
+
+void Replicator::OnRead(bufferevent*, void* arg) {
+  Link* link = static_cast<Link*>(arg);
+  link->owner->HandleFrames(link);
+}
+
+void Replicator::HandleFrames(Link* link) {
+  evbuffer* in = bufferevent_get_input(link->bev);
+  link->last_rx_ms = NowMs();
+  std::string error;
+  for (;;) {
+    const size_t available = evbuffer_get_length(in);
+    if (available < kFrameHeaderSize) break;
+    unsigned char header[4];
+    evbuffer_copyout(in, header, 4);
+    const uint32_t length =
+        header[0] | (header[1] << 8) | (header[2] << 16) | (uint32_t{header[3]} << 24);
+    if (length == 0 || length > max_frame_) {
+      protocol_errors_.fetch_add(1);
+      Log(absl::StrCat("bad frame from ", link->address, ": length ", length,
+                       "; closing the connection"));
+      DropLink(link, "protocol error");
+      return;
+    }
+    if (available < 4 + size_t{length}) break;
+    const char* data = reinterpret_cast<const char*>(evbuffer_pullup(in, 4 + length));
+    Frame frame;
+    if (DecodeFrame(std::string_view(data, 4 + length), max_frame_, &frame, &error) !=
+        DecodeStatus::kOk) {
+      protocol_errors_.fetch_add(1);
+      Log(absl::StrCat("bad frame from ", link->address, ": ", error, "; closing the connection"));
+      DropLink(link, "protocol error");
+      return;
+    }
+    if (!link->hello_received && frame.type != FrameType::kHello) {
+      protocol_errors_.fetch_add(1);
+      Log(absl::StrCat("peer ", link->address, " spoke before HELLO; closing the connection"));
+      DropLink(link, "protocol error");
+      return;
+    }
+    switch (frame.type) {
+      case FrameType::kHello: {
+        if (link->hello_received) {
+          protocol_errors_.fetch_add(1);
+          DropLink(link, "second HELLO");
+          return;
+        }
+        link->hello_received = true;
+        const Hello hello = frame.hello;
+        evbuffer_drain(in, frame.size);
+        OnHello(link, hello);
+        // OnHello may have closed the link, or replaced another one: stop if it is gone.
+        bool alive = false;
+        for (auto& l : links_) alive |= l.get() == link;
+        if (!alive) return;
+        continue;
+      }
+      case FrameType::kMutation:
+      case FrameType::kSnapshotItem:
+        if (link != active_) {
+          DropLink(link, "data on a connection that is not the pair's link");
+          return;
+        }
+        store_->Apply(frame.mutation);
+        if (frame.type == FrameType::kMutation) {
+          link->applied += frame.size;
+          applied_bytes_.fetch_add(frame.size, std::memory_order_relaxed);
+        } else {
+          items_synced_in_.fetch_add(1, std::memory_order_relaxed);
+        }
+        break;
+      case FrameType::kSnapshotBegin:
+        link->peer_synced = false;
+        break;
+      case FrameType::kSnapshotEnd:
+        link->peer_synced = true;
+        if (link == active_) {
+          Log(absl::StrCat("bulk sync from ", link->address, " complete"));
+          if (!snapshot_running_) {
+            link->state = LinkState::kStreaming;
+            SetState("streaming");
+          }
+          MarkReady(false);
+        }
+        break;
+      case FrameType::kHeartbeat:
+        break;
+      case FrameType::kAck: {
+        link->acked = frame.number;
+        acked_offset_.store(frame.number, std::memory_order_relaxed);
+        while (!link->in_flight.empty() && link->in_flight.front().first <= frame.number) {
+          lag_ms_.store(
+              static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        SteadyClock::now() - link->in_flight.front().second)
+                                        .count()),
+              std::memory_order_relaxed);
+          link->in_flight.pop_front();
+        }
+        break;
+      }
+    }
+    evbuffer_drain(in, frame.size);
+  }
+  if (link == active_ && link->applied != link->applied_acked) {
+    std::string ack;
+    AppendNumber(FrameType::kAck, link->applied, &ack);
+    bufferevent_write(link->bev, ack.data(), ack.size());
+    link->applied_acked = link->applied;
+  }
+  if (draining_) Tick();
+}
+
+void Replicator::OnHello(Link* link, const Hello& hello) {
+  if (hello.protocol_version != kProtocolVersion) {
+    protocol_errors_.fetch_add(1);
+    Log(absl::StrCat("peer ", link->address, " speaks protocol version ", hello.protocol_version,
+                     ", we speak ", kProtocolVersion, "; closing the connection"));
+    DropLink(link, "wrong protocol version");
+    return;
+  }
+  link->peer = hello;
+  if (hello.instance_id == instance_id_) {
+    self_connects_.fetch_add(1);
+    if (options_.verbose > 0) Log("reached this node itself on the replication port; ignoring");
+    DropLink(link, "connected to itself");
+    return;
+  }
+  clock_->Witness(hello.clock << LamportClock::kNodeBits);
+  if (hello.node_id == clock_->node_id() && instance_id_ > hello.instance_id) {
+    // Both drew the same node id: the larger instance moves, so versions stay unique.
+    uint16_t id;
+    do {
+      id = static_cast<uint16_t>(RandomU64());
+    } while (id == hello.node_id);
+    clock_->set_node_id(id);
+  }
+  if (active_ != nullptr) {
+    if (active_->peer.instance_id == hello.instance_id) {
+      // Both nodes dialled at once: keep the connection the smaller instance opened. Both
+      // sides apply the same rule to the same two connections, so they agree.
+      const auto opener = [&](Link* l) { return l->outgoing ? instance_id_ : l->peer.instance_id; };
+      if (opener(link) < opener(active_)) {
+        DropLink(active_, "replaced by the simultaneous connection");
+        Activate(link);
+      } else {
+        DropLink(link, "duplicate of the pair's link");
+      }
+      return;
+    }
+    rejected_peers_.fetch_add(1);
+    Log(absl::StrCat("refused a second peer from ", link->address, " (linked with ",
+                     active_->address, ")"));
+    DropLink(link, "a peer is already linked");
+    return;
+  }
+  Activate(link);
+}
+
+void Replicator::Activate(Link* link) {
+  active_ = link;
+  link->state = LinkState::kSyncing;
+  slave_.store(link->outgoing);
+  links_up_.fetch_add(1);
+  full_syncs_.fetch_add(1);
+  backoff_ms_ = 100;
+  if (link->outgoing) dialing_ = false;
+  evtimer_del(retry_event_);
+  log_.Enable(true);
+  next_log_offset_ = log_.head();
+  sent_offset_.store(0);
+  acked_offset_.store(0);
+  snapshot_ = storage::SnapshotCursor{};
+  snapshot_running_ = true;
+  snapshot_started_ = SteadyClock::now();
+  {
+    absl::MutexLock lock(&mu_);
+    peer_ = link->address;
+  }
+  SetState("syncing");
+  Log(absl::StrCat("linked with ", link->address, " as ", link->outgoing ? "SLAVE" : "MASTER",
+                   "; bulk sync in both directions"));
+  std::string begin;
+  AppendEmpty(FrameType::kSnapshotBegin, &begin);
+  bufferevent_write(link->bev, begin.data(), begin.size());
+  UpdateListening();
+  Pump();
+}
+
+void Replicator::OnWrite(bufferevent*, void* arg) {
+  Link* link = static_cast<Link*>(arg);
+  if (link == link->owner->active_) link->owner->Pump();
+}
+
+void Replicator::OnLogWakeup(evutil_socket_t, short, void* arg) {
+  static_cast<Replicator*>(arg)->Pump();
+}
+
+void Replicator::Pump() {
+  if (active_ == nullptr) {
+    log_.Arm();
+    return;
+  }
+  Link* link = active_;
+  evbuffer* out = bufferevent_get_output(link->bev);
+  std::string chunk;
+  while (draining_ || evbuffer_get_length(out) < kHighWater) {
+    chunk.clear();
+    log_.Arm();
+    if (log_.Read(&next_log_offset_, kLogReadChunk, &chunk) ==
+        MutationLog::ReadResult::kTruncated) {
+      log_overflows_.fetch_add(1);
+      full_syncs_.fetch_add(1);
+      Log(absl::StrCat("peer ", link->address, " fell behind more than the ", options_.log_size,
+                       "-byte log; full resync"));
+      next_log_offset_ = log_.head();
+      snapshot_ = storage::SnapshotCursor{};
+      snapshot_running_ = true;
+      snapshot_started_ = SteadyClock::now();
+      link->state = LinkState::kSyncing;
+      SetState("syncing");
+      AppendEmpty(FrameType::kSnapshotBegin, &chunk);
+      evbuffer_add(out, chunk.data(), chunk.size());
+      continue;
+    }
+    if (!chunk.empty()) {
+      evbuffer_add(out, chunk.data(), chunk.size());
+      link->mutation_bytes_sent += chunk.size();
+      sent_offset_.store(link->mutation_bytes_sent, std::memory_order_relaxed);
+      link->in_flight.emplace_back(link->mutation_bytes_sent, SteadyClock::now());
+      if (link->in_flight.size() > 4096) link->in_flight.pop_front();
+      continue;
+    }
+    if (!snapshot_running_) break;
+    uint64_t items = 0;
+    const bool more =
+        store_->SnapshotStep(&snapshot_, kSnapshotGroupsPerStep, [&](const storage::Mutation& m) {
+          AppendMutation(FrameType::kSnapshotItem, m, &chunk);
+          ++items;
+        });
+    items_synced_out_.fetch_add(items, std::memory_order_relaxed);
+    bytes_synced_out_.fetch_add(chunk.size(), std::memory_order_relaxed);
+    if (!more) {
+      AppendEmpty(FrameType::kSnapshotEnd, &chunk);
+      snapshot_running_ = false;
+      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() -
+                                                                            snapshot_started_)
+                          .count();
+      last_sync_ms_.store(static_cast<uint64_t>(ms));
+      if (link->peer_synced) {
+        link->state = LinkState::kStreaming;
+        SetState("streaming");
+      }
+      if (options_.verbose > 0) Log(absl::StrCat("bulk sync sent in ", ms, " ms"));
+    }
+    evbuffer_add(out, chunk.data(), chunk.size());
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timers
+
+void Replicator::OnTick(evutil_socket_t, short, void* arg) {
+  static_cast<Replicator*>(arg)->Tick();
+}
+
+void Replicator::Tick() {
+  const uint64_t now = NowMs();
+  std::vector<Link*> stale;
+  for (auto& l : links_) {
+    if (l->state != LinkState::kConnecting &&
+        now - l->last_rx_ms > static_cast<uint64_t>(options_.timeout_ms)) {
+      stale.push_back(l.get());
+    }
+  }
+  for (Link* l : stale) DropLink(l, "heartbeat timeout");
+  if (active_ != nullptr) {
+    std::string beat;
+    AppendNumber(FrameType::kHeartbeat,
+                 static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                           std::chrono::system_clock::now().time_since_epoch())
+                                           .count()),
+                 &beat);
+    AppendNumber(FrameType::kAck, active_->applied, &beat);
+    active_->applied_acked = active_->applied;
+    bufferevent_write(active_->bev, beat.data(), beat.size());
+  }
+  if (draining_ && (active_ == nullptr || (next_log_offset_ == log_.head() &&
+                                           active_->acked >= active_->mutation_bytes_sent))) {
+    event_base_loopbreak(base_);
+    return;
+  }
+  UpdateListening();
+  bool ready;
+  {
+    absl::MutexLock lock(&mu_);
+    ready = ready_;
+  }
+  if (!ready &&
+      SteadyClock::now() - started_ > std::chrono::milliseconds(options_.sync_timeout_ms)) {
+    MarkReady(true);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stats
+
+void Replicator::SetState(const std::string& state) {
+  absl::MutexLock lock(&mu_);
+  state_ = state;
+  state_since_ = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                           std::chrono::system_clock::now().time_since_epoch())
+                                           .count());
+}
+
+const char* Replicator::RoleName() const { return slave_.load() ? "SLAVE" : "MASTER"; }
+
+std::vector<std::pair<std::string, std::string>> Replicator::Stats() const {
+  std::vector<std::pair<std::string, std::string>> s;
+  std::string state, peer;
+  uint64_t since;
+  bool ready;
+  {
+    absl::MutexLock lock(&mu_);
+    state = state_;
+    peer = peer_;
+    since = state_since_;
+    ready = ready_;
+  }
+  const auto n = [](uint64_t v) { return std::to_string(v); };
+  const uint64_t sent = sent_offset_.load(), acked = acked_offset_.load();
+  const storage::StoreStats store = store_->Stats();
+  s.emplace_back("repl_role", RoleName());
+  s.emplace_back("repl_enabled", options_.listen_port != 0 ? "yes" : "no");
+  s.emplace_back("repl_listen_port", n(static_cast<uint64_t>(options_.listen_port)));
+  s.emplace_back("repl_peer_configured",
+                 options_.peer_host.empty()
+                     ? "none"
+                     : absl::StrCat(options_.peer_host, ":", options_.peer_port));
+  s.emplace_back("repl_peer", peer.empty() ? "none" : peer);
+  s.emplace_back("repl_link_state", state);
+  s.emplace_back("repl_link_state_since", n(since));
+  s.emplace_back("repl_ready", ready ? "yes" : "no");
+  s.emplace_back("repl_sent_offset", n(sent));
+  s.emplace_back("repl_acked_offset", n(acked));
+  s.emplace_back("repl_applied_offset", n(applied_bytes_.load()));
+  s.emplace_back("repl_lag_bytes", n(sent > acked ? sent - acked : 0));
+  s.emplace_back("repl_lag_ms", n(lag_ms_.load()));
+  s.emplace_back("repl_full_syncs", n(full_syncs_.load()));
+  s.emplace_back("repl_sync_items_sent", n(items_synced_out_.load()));
+  s.emplace_back("repl_sync_bytes_sent", n(bytes_synced_out_.load()));
+  s.emplace_back("repl_sync_items_received", n(items_synced_in_.load()));
+  s.emplace_back("repl_last_sync_ms", n(last_sync_ms_.load()));
+  s.emplace_back("repl_sync_timeouts", n(sync_timeouts_.load()));
+  s.emplace_back("repl_applied", n(store.apply_applied));
+  s.emplace_back("repl_lww_skipped", n(store.apply_skipped));
+  s.emplace_back("repl_apply_failures", n(store.apply_failed));
+  s.emplace_back("repl_log_used", n(log_.used()));
+  s.emplace_back("repl_log_size", n(log_.capacity()));
+  s.emplace_back("repl_log_overflows", n(log_overflows_.load()));
+  s.emplace_back("repl_links_formed", n(links_up_.load()));
+  s.emplace_back("repl_reconnects", n(reconnects_.load()));
+  s.emplace_back("repl_protocol_errors", n(protocol_errors_.load()));
+  s.emplace_back("repl_rejected_peers", n(rejected_peers_.load()));
+  s.emplace_back("repl_self_connects", n(self_connects_.load()));
+  return s;
+}
+
+}  // namespace memtwin::replication

@@ -1,0 +1,65 @@
+// The replication link's wire format: length-framed binary messages, all integers little-endian.
+//
+//   frame    := length:u32 type:u8 payload        length = 1 + payload size, <= max frame
+//   HELLO    := magic:"MTWN" version:u16 instance:u64 node:u16 clock:u64 flags:u32
+//   MUTATION := kind:u8 flags:u32 exptime:u32 version:u64 key_len:u8 value_len:u32 key value
+//   SNAPSHOT_BEGIN, SNAPSHOT_END := (empty)
+//   SNAPSHOT_ITEM := same payload as MUTATION
+//   HEARTBEAT := unix_ms:u64
+//   ACK      := applied:u64     bytes of MUTATION frames received and applied on this link
+//
+// Decoding never trusts a length: every field is bounds-checked, and a frame that is too large,
+// truncated inside its declared length, of unknown type or with a bad field is an error.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "storage/mutation.h"
+
+namespace memtwin::replication {
+
+inline constexpr uint16_t kProtocolVersion = 1;
+inline constexpr uint32_t kFrameHeaderSize = 5;
+
+enum class FrameType : uint8_t {
+  kHello = 1,
+  kMutation = 2,
+  kSnapshotBegin = 3,
+  kSnapshotItem = 4,
+  kSnapshotEnd = 5,
+  kHeartbeat = 6,
+  kAck = 7,
+};
+
+struct Hello {
+  uint16_t protocol_version = kProtocolVersion;
+  uint64_t instance_id = 0;  // random per process: tells a node that it reached itself
+  uint16_t node_id = 0;      // low bits of every version this node makes
+  uint64_t clock = 0;        // the sender's Lamport counter
+  uint32_t flags = 0;
+};
+
+// One decoded frame. Views point into the input buffer.
+struct Frame {
+  FrameType type = FrameType::kHeartbeat;
+  Hello hello;                 // kHello
+  storage::Mutation mutation;  // kMutation, kSnapshotItem
+  uint64_t number = 0;         // kHeartbeat (unix ms), kAck (applied bytes)
+  size_t size = 0;             // whole frame, header included
+};
+
+enum class DecodeStatus { kNeedMore, kOk, kError };
+
+// Decodes the frame at the front of `in`. On kError, *error says what was wrong.
+DecodeStatus DecodeFrame(std::string_view in, uint32_t max_frame, Frame* frame, std::string* error);
+
+void AppendHello(const Hello& hello, std::string* out);
+void AppendMutation(FrameType type, const storage::Mutation& m, std::string* out);
+size_t MutationFrameSize(const storage::Mutation& m);
+void AppendEmpty(FrameType type, std::string* out);
+void AppendNumber(FrameType type, uint64_t number, std::string* out);
+
+}  // namespace memtwin::replication

@@ -3,7 +3,7 @@
 MEMTWIN_PACKAGES=(
   g++ cmake make pkg-config git clang-format python3
   libevent-dev libssl-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
-  memcached netcat-openbsd
+  memcached netcat-openbsd libmemcached-dev libmemcached-tools python3-pymemcache
 )
 
 ensure_packages() {

@@ -3,7 +3,7 @@
 // records each request's latency. Prints throughput and latency percentiles.
 //
 //   loadgen --port 11211 --connections 50 --threads 2 --duration 10 --get-ratio 0.9
-//           --keys 100000 --value-size 100 --multiget 1 --pipeline 1 [--prefill]
+//           --keys 100000 --value-size 100 --multiget 1 --pipeline 1 [--prefill] [--rate OPS]
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -38,6 +38,7 @@ struct Options {
   int multiget = 1;
   int pipeline = 1;
   bool prefill = false;
+  double rate = 0;  // total requests per second; 0 = as fast as replies come back
 };
 
 struct ThreadResult {
@@ -113,6 +114,8 @@ void ConsumeReplies(std::string* buf, int* replies, uint64_t* errors) {
 struct Conn {
   int fd;
   int outstanding = 0;
+  bool waiting = false;  // paced: the next batch is due at next_send
+  SteadyClock::time_point next_send;
   SteadyClock::time_point sent_at;
   std::string in;
 };
@@ -153,8 +156,21 @@ void RunThread(const Options& o, int connections, uint64_t seed, SteadyClock::ti
   }
   std::vector<epoll_event> events(static_cast<size_t>(connections));
   char buf[65536];
+  // With --rate, each connection sends one batch per `pace`, so all of them together make the
+  // requested rate (as long as the server keeps up).
+  const auto pace = std::chrono::duration_cast<SteadyClock::duration>(
+      std::chrono::duration<double>(o.rate > 0 ? o.connections * o.pipeline / o.rate : 0));
   while (SteadyClock::now() < until) {
-    const int n = epoll_wait(ep, events.data(), connections, 100);
+    if (o.rate > 0) {
+      const auto now = SteadyClock::now();
+      for (Conn& c : conns) {
+        if (c.waiting && c.next_send <= now) {
+          c.waiting = false;
+          if (!send_batch(c)) ++result->errors;
+        }
+      }
+    }
+    const int n = epoll_wait(ep, events.data(), connections, o.rate > 0 ? 1 : 100);
     for (int i = 0; i < n; ++i) {
       Conn& c = *static_cast<Conn*>(events[static_cast<size_t>(i)].data.ptr);
       const ssize_t r = recv(c.fd, buf, sizeof(buf), 0);
@@ -175,7 +191,12 @@ void RunThread(const Options& o, int connections, uint64_t seed, SteadyClock::ti
           result->latencies_us.push_back(static_cast<uint32_t>(us));
         }
         result->requests += static_cast<uint64_t>(o.pipeline);
-        if (SteadyClock::now() < until && !send_batch(c)) ++result->errors;
+        if (o.rate > 0) {
+          c.waiting = true;
+          c.next_send = c.sent_at + pace;
+        } else if (SteadyClock::now() < until && !send_batch(c)) {
+          ++result->errors;
+        }
       }
     }
   }
@@ -241,6 +262,8 @@ int main(int argc, char** argv) {
       o.pipeline = std::atoi(next());
     else if (flag == "--prefill")
       o.prefill = true;
+    else if (flag == "--rate")
+      o.rate = std::atof(next());
     else {
       std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
       return 64;
@@ -248,6 +271,7 @@ int main(int argc, char** argv) {
   }
   o.threads = std::max(1, std::min(o.threads, o.connections));
   if (o.prefill) Prefill(o);
+  if (o.duration <= 0) return 0;  // --prefill --duration 0: load the keys and stop
   const auto start = SteadyClock::now();
   const auto until = start + std::chrono::duration_cast<SteadyClock::duration>(
                                  std::chrono::duration<double>(o.duration));

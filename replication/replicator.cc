@@ -90,9 +90,14 @@ absl::Status Replicator::Start() {
   const timeval tick{options_.heartbeat_ms / 1000, (options_.heartbeat_ms % 1000) * 1000};
   event_add(log_event_, nullptr);
   event_add(tick_event_, &tick);
-  if (options_.peer_host.empty()) MarkReady(false);
-  UpdateListening();
-  if (!options_.peer_host.empty()) Dial();
+  // With a peer configured, try it before listening: in repcached's same-port setup the port
+  // belongs to the peer while it is up, and a joining node never needs it.
+  if (options_.peer_host.empty()) {
+    MarkReady(false);
+    UpdateListening();
+  } else {
+    Dial();
+  }
   thread_ = std::thread([this] {
     event_base_loop(base_, EVLOOP_NO_EXIT_ON_EMPTY);
     active_ = nullptr;
@@ -506,10 +511,19 @@ void Replicator::Activate(Link* link) {
   Log(absl::StrCat("linked with ", link->address, " as ", link->outgoing ? "SLAVE" : "MASTER",
                    "; bulk sync in both directions"));
   std::string begin;
-  AppendEmpty(FrameType::kSnapshotBegin, &begin);
+  AppendSnapshotBegin(&begin);
   bufferevent_write(link->bev, begin.data(), begin.size());
   UpdateListening();
   Pump();
+}
+
+// A snapshot opens with this node's flush_all state, so a flush the peer missed while the pair
+// was apart still invalidates the peer's older items.
+void Replicator::AppendSnapshotBegin(std::string* out) {
+  AppendEmpty(FrameType::kSnapshotBegin, out);
+  for (const storage::Mutation& flush : store_->FlushState()) {
+    AppendMutation(FrameType::kSnapshotItem, flush, out);
+  }
 }
 
 void Replicator::OnWrite(bufferevent*, void* arg) {
@@ -544,7 +558,7 @@ void Replicator::Pump() {
       snapshot_started_ = SteadyClock::now();
       link->state = LinkState::kSyncing;
       SetState("syncing");
-      AppendEmpty(FrameType::kSnapshotBegin, &chunk);
+      AppendSnapshotBegin(&chunk);
       evbuffer_add(out, chunk.data(), chunk.size());
       continue;
     }

@@ -92,6 +92,7 @@ class Replicator {
   void OnHello(Link* link, const Hello& hello);
   void Activate(Link* link);
   void Pump();
+  void AppendSnapshotBegin(std::string* out);
   void DropLink(Link* link, const std::string& why);
   void UpdateListening();
   void ScheduleRetry();

@@ -817,6 +817,21 @@ bool Store::SnapshotStep(SnapshotCursor* cursor, size_t max_groups,
   return true;
 }
 
+std::vector<Mutation> Store::FlushState() const {
+  std::vector<Mutation> flushes;
+  Mutation m;
+  m.kind = MutationKind::kFlushAll;
+  m.version = oldest_version_.load(std::memory_order_acquire);
+  if (m.version != 0) flushes.push_back(m);
+  const uint32_t oldest_live = oldest_live_.load(std::memory_order_acquire);
+  if (oldest_live != 0 && oldest_live > clock_->Now()) {
+    m.exptime = oldest_live + 1;
+    m.version = oldest_live_version_.load(std::memory_order_acquire);
+    flushes.push_back(m);
+  }
+  return flushes;
+}
+
 void Store::Maintain() {
   table_.MaybeGrow();
   while (table_.MigrateSome(1024) > 0) {

@@ -194,6 +194,10 @@ class Store {
   // memcached's "stats sizes": live item count per 32-byte size bucket, by a full walk.
   std::vector<std::pair<uint32_t, uint64_t>> SizeHistogram();
 
+  // The flush_all state as mutations (none, one or two kFlushAll), so a bulk sync can carry a
+  // flush the peer missed while the pair was apart.
+  std::vector<Mutation> FlushState() const;
+
   const SlabClasses& slab_classes() const { return classes_; }
   uint32_t Now() const { return clock_->Now(); }
   size_t item_size_max() const { return options_.item_size_max; }

@@ -188,13 +188,15 @@ void Replicator::AddLink(bufferevent* bev, bool outgoing) {
                     link.get());
   bufferevent_setwatermark(bev, EV_WRITE, kLowWater, 0);
   bufferevent_enable(bev, EV_READ | EV_WRITE);
-  Link* raw = link.get();
   links_.push_back(std::move(link));
-  if (!outgoing) {
-    std::string hello;
-    AppendHello({kProtocolVersion, instance_id_, clock_->node_id(), clock_->counter(), 0}, &hello);
-    bufferevent_write(raw->bev, hello.data(), hello.size());
-  }
+}
+
+// The dialler speaks first; the accepting side answers with its own HELLO only when it takes the
+// link, so a dialler never believes in a link the other side refused.
+void Replicator::SendHello(Link* link) {
+  std::string hello;
+  AppendHello({kProtocolVersion, instance_id_, clock_->node_id(), clock_->counter(), 0}, &hello);
+  bufferevent_write(link->bev, hello.data(), hello.size());
 }
 
 void Replicator::OnAccept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int, void* arg) {
@@ -222,11 +224,7 @@ void Replicator::OnEvent(bufferevent*, short what, void* arg) {
     link->state = LinkState::kHandshaking;
     link->last_rx_ms = self->NowMs();
     bufferevent_set_timeouts(link->bev, nullptr, nullptr);
-    std::string hello;
-    AppendHello(
-        {kProtocolVersion, self->instance_id_, self->clock_->node_id(), self->clock_->counter(), 0},
-        &hello);
-    bufferevent_write(link->bev, hello.data(), hello.size());
+    self->SendHello(link);
     return;
   }
   std::string why = (what & BEV_EVENT_EOF)       ? "closed by peer"
@@ -510,6 +508,7 @@ void Replicator::Activate(Link* link) {
   SetState("syncing");
   Log(absl::StrCat("linked with ", link->address, " as ", link->outgoing ? "SLAVE" : "MASTER",
                    "; bulk sync in both directions"));
+  if (!link->outgoing) SendHello(link);
   std::string begin;
   AppendSnapshotBegin(&begin);
   bufferevent_write(link->bev, begin.data(), begin.size());

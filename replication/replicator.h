@@ -90,6 +90,7 @@ class Replicator {
   void AddLink(bufferevent* bev, bool outgoing);
   void HandleFrames(Link* link);
   void OnHello(Link* link, const Hello& hello);
+  void SendHello(Link* link);
   void Activate(Link* link);
   void Pump();
   void AppendSnapshotBegin(std::string* out);

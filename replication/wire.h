@@ -8,6 +8,10 @@
 //   HEARTBEAT := unix_ms:u64
 //   ACK      := applied:u64     bytes of MUTATION frames received and applied on this link
 //
+// The dialling side sends HELLO first; the accepting side answers with its HELLO only if it
+// takes the link (else it closes the connection). Then both sides send SNAPSHOT_BEGIN, their
+// items, SNAPSHOT_END, and MUTATIONs as they happen, interleaved.
+//
 // Decoding never trusts a length: every field is bounds-checked, and a frame that is too large,
 // truncated inside its declared length, of unknown type or with a bad field is an error.
 #pragma once

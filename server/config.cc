@@ -55,6 +55,7 @@ constexpr OptionSpec kOptions[] = {
     {"disable-flush-all", no_argument, 'F', "disable flush_all command"},
     {"extended", required_argument, 'o', "comma separated list of extended options"},
     {"disable-dumping", no_argument, kNoShort, "accepted for compatibility; no effect yet"},
+    // Replication options start here: UsageText prints them under their own heading.
     {"replication-port", required_argument, 'X',
      "replication port to listen on for the peer (default: 11212; 0 turns replication off)"},
     {"peer", required_argument, 'x',
@@ -405,7 +406,11 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(int argc, char** argv) {
 std::string UsageText() {
   std::string out = absl::StrCat("memtwin ", kVersion,
                                  " - a memcached-compatible cache with built-in replication\n");
+  absl::StrAppend(&out, "\nmemcached options:\n");
   for (const OptionSpec& o : kOptions) {
+    if (std::string_view(o.long_name) == "replication-port") {
+      absl::StrAppend(&out, "\nreplication options:\n");
+    }
     std::string left =
         o.short_name < kNoShort
             ? absl::StrCat("-", std::string(1, char(o.short_name)), ", --", o.long_name)

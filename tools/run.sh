@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds memtwin (Release) and runs it in the foreground on 127.0.0.1:11211 with memcached's
-# defaults otherwise.
-# Extra arguments go to memtwin, e.g. tools/run.sh -m 1024 -t 8. Stop it with Ctrl-C.
+# Builds memtwin (Release) and runs a local replicated pair in the foreground:
+#   node A: clients on 127.0.0.1:11211, replication on 11311, peer 11312
+#   node B: clients on 127.0.0.1:11212, replication on 11312, peer 11311
+# Extra arguments go to both nodes (e.g. tools/run.sh -m 1024). Ctrl-C stops both.
+# SINGLE=1 runs one node without replication on 11211 instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/lib/packages.sh
@@ -9,9 +11,35 @@ ensure_packages
 
 cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build-release -j"${JOBS:-2}" --target memtwin
+MEMTWIN=build-release/server/memtwin
 
-args=(-p "${PORT:-11211}" -l 127.0.0.1 -v)
+common=(-l 127.0.0.1 -v)
 # Like memcached, memtwin refuses to run as root without naming a user to run as.
-[[ "$(id -u)" == 0 ]] && args+=(-u root)
-echo "memtwin listening on 127.0.0.1:${PORT:-11211}; try: printf 'set k 0 0 1\r\nv\r\nget k\r\n' | nc -q1 127.0.0.1 ${PORT:-11211}"
-exec build-release/server/memtwin "${args[@]}" "$@"
+[[ "$(id -u)" == 0 ]] && common+=(-u root)
+
+if [[ "${SINGLE:-0}" == 1 ]]; then
+  echo "memtwin on 127.0.0.1:11211 (no replication). Try:"
+  echo "  printf 'set k 0 0 5\\r\\nhello\\r\\nget k\\r\\n' | nc -q1 127.0.0.1 11211"
+  exec "$MEMTWIN" -p 11211 -X 0 "${common[@]}" "$@"
+fi
+
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  kill "${pids[@]}" 2>/dev/null || true
+  wait "${pids[@]}" 2>/dev/null || true
+}
+trap stop INT TERM EXIT
+"$MEMTWIN" -p 11211 -X 11311 -x 127.0.0.1:11312 "${common[@]}" "$@" &
+pids+=($!)
+"$MEMTWIN" -p 11212 -X 11312 -x 127.0.0.1:11311 "${common[@]}" "$@" &
+pids+=($!)
+sleep 1
+cat <<MSG
+memtwin pair running: node A on 127.0.0.1:11211, node B on 127.0.0.1:11212. Try:
+  printf 'set k 0 0 5\\r\\nhello\\r\\n' | nc -q1 127.0.0.1 11211     # write on A
+  printf 'get k\\r\\n' | nc -q1 127.0.0.1 11212                      # read it on B
+  printf 'stats replication\\r\\n' | nc -q1 127.0.0.1 11212
+Kill one node and the other keeps serving; start it again and it re-joins warm. Ctrl-C stops both.
+MSG
+wait -n "${pids[@]}" || true

@@ -2,8 +2,10 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 
 #include "server/worker.h"
 
@@ -50,20 +52,30 @@ void Connection::OnResume(evutil_socket_t, short, void* arg) {
 }
 
 void Connection::HandleRead() {
-  if (in_start_ > 0 && in_start_ * 2 >= in_.size()) {
-    in_.erase(0, in_start_);
+  if (in_start_ == in_end_) in_start_ = in_end_ = 0;
+  if (in_capacity_ - in_end_ < kReadChunk) {
+    // Make room: slide the unread bytes to the front, and grow when a request is larger than
+    // the buffer (a data block is handled only once it is complete).
+    const size_t pending = in_end_ - in_start_;
+    const size_t capacity = std::max(in_capacity_, pending + kReadChunk);
+    if (capacity > in_capacity_) {
+      std::unique_ptr<char[]> bigger(new char[std::max(capacity, in_capacity_ * 2)]);
+      if (pending > 0) std::memcpy(bigger.get(), in_.get() + in_start_, pending);
+      in_ = std::move(bigger);
+      in_capacity_ = std::max(capacity, in_capacity_ * 2);
+    } else if (pending > 0) {
+      std::memmove(in_.get(), in_.get() + in_start_, pending);
+    }
     in_start_ = 0;
+    in_end_ = pending;
   }
-  const size_t used = in_.size();
-  in_.resize(used + kReadChunk);
-  const ssize_t n = read(fd_, in_.data() + used, kReadChunk);
+  const ssize_t n = read(fd_, in_.get() + in_end_, in_capacity_ - in_end_);
   if (n <= 0) {
-    in_.resize(used);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
     Close();
     return;
   }
-  in_.resize(used + static_cast<size_t>(n));
+  in_end_ += static_cast<size_t>(n);
   ThreadStats::Add(worker_->stats()->bytes_read, static_cast<uint64_t>(n));
   Process();
 }
@@ -72,13 +84,10 @@ void Connection::Process() {
   if (state_ == State::kClosing) return;
   size_t consumed = 0;
   const TextProtocol::After after =
-      protocol_.Process(std::string_view(in_).substr(in_start_), &out_, &consumed,
-                        worker_->context()->config->requests_per_event);
+      protocol_.Process(std::string_view(in_.get() + in_start_, in_end_ - in_start_), &out_,
+                        &consumed, worker_->context()->config->requests_per_event);
   in_start_ += consumed;
-  if (in_start_ == in_.size()) {
-    in_.clear();
-    in_start_ = 0;
-  }
+  if (in_start_ == in_end_) in_start_ = in_end_ = 0;
   if (after == TextProtocol::After::kClose) state_ = State::kClosing;
   if (!Flush()) {
     Close();
@@ -108,7 +117,7 @@ void Connection::HandleWrite() {
     }
     state_ = State::kReading;
     // Requests may have piled up while we waited for the socket.
-    if (in_start_ < in_.size()) {
+    if (in_start_ < in_end_) {
       Process();
       return;
     }

@@ -6,6 +6,7 @@
 
 #include <event2/event.h>
 
+#include <memory>
 #include <string>
 
 #include "server/server_context.h"
@@ -51,8 +52,12 @@ class Connection {
   State state_ = State::kReading;
   bool yielded_ = false;
   TextProtocol protocol_;
-  std::string in_;
+  // Received bytes live in in_[in_start_, in_end_). A plain buffer rather than a std::string so a
+  // read does not zero-fill the space it is about to overwrite.
+  std::unique_ptr<char[]> in_;
+  size_t in_capacity_ = 0;
   size_t in_start_ = 0;
+  size_t in_end_ = 0;
   std::string out_;
   size_t out_start_ = 0;
 };

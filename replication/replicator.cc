@@ -234,12 +234,23 @@ void Replicator::OnEvent(bufferevent*, short what, void* arg) {
     const int err = EVUTIL_SOCKET_ERROR();
     if (err != 0) why = absl::StrCat(why, " (", evutil_socket_error_to_string(err), ")");
   }
+  const size_t unread = evbuffer_get_length(bufferevent_get_input(link->bev));
+  if (unread > 0) {
+    // The peer went away in the middle of a frame.
+    self->protocol_errors_.fetch_add(1);
+    self->Log(absl::StrCat("connection with ", link->address, " ended inside a frame (", unread,
+                           " bytes unread)"));
+  }
   self->DropLink(link, why);
 }
 
 void Replicator::DropLink(Link* link, const std::string& why) {
   const bool was_active = link == active_;
   const bool was_dial = link->outgoing && link->state <= LinkState::kHandshaking;
+  {
+    absl::MutexLock lock(&mu_);
+    if (was_active && !ready_) sync_interrupted_ = true;
+  }
   if (was_active) {
     Log(absl::StrCat("link with ", link->address, " lost: ", why, "; serving alone as MASTER"));
     active_ = nullptr;
@@ -264,8 +275,14 @@ void Replicator::DropLink(Link* link, const std::string& why) {
   }
   UpdateListening();
   // Startup: a peer that does not answer means this node serves alone right away. A link that
-  // broke mid-sync is retried instead, so a partial copy is not served as complete.
-  if (was_dial) MarkReady(false);
+  // broke mid-sync is retried instead, so a partial copy is not served as complete (only
+  // --repl-sync-timeout opens the port then).
+  bool interrupted;
+  {
+    absl::MutexLock lock(&mu_);
+    interrupted = sync_interrupted_;
+  }
+  if (was_dial && active_ == nullptr && !interrupted) MarkReady(false);
   if (!options_.peer_host.empty() && active_ == nullptr) ScheduleRetry();
 }
 
@@ -447,21 +464,20 @@ void Replicator::OnHello(Link* link, const Hello& hello) {
     DropLink(link, "wrong protocol version");
     return;
   }
+  if (hello.clock >> (64 - LamportClock::kNodeBits) != 0) {
+    // The counter must fit above the node bits, or the next version would wrap to a small one.
+    protocol_errors_.fetch_add(1);
+    Log(absl::StrCat("peer ", link->address, " sent an impossible clock ", hello.clock,
+                     "; closing the connection"));
+    DropLink(link, "bad clock in HELLO");
+    return;
+  }
   link->peer = hello;
   if (hello.instance_id == instance_id_) {
     self_connects_.fetch_add(1);
     if (options_.verbose > 0) Log("reached this node itself on the replication port; ignoring");
     DropLink(link, "connected to itself");
     return;
-  }
-  clock_->Witness(hello.clock << LamportClock::kNodeBits);
-  if (hello.node_id == clock_->node_id() && instance_id_ > hello.instance_id) {
-    // Both drew the same node id: the larger instance moves, so versions stay unique.
-    uint16_t id;
-    do {
-      id = static_cast<uint16_t>(RandomU64());
-    } while (id == hello.node_id);
-    clock_->set_node_id(id);
   }
   if (active_ != nullptr) {
     if (active_->peer.instance_id == hello.instance_id) {
@@ -486,6 +502,17 @@ void Replicator::OnHello(Link* link, const Hello& hello) {
 }
 
 void Replicator::Activate(Link* link) {
+  // Only the peer we pair with may move our clock or our node id: a refused connector must not
+  // be able to make two writes share a version.
+  clock_->Witness(link->peer.clock << LamportClock::kNodeBits);
+  if (link->peer.node_id == clock_->node_id() && instance_id_ > link->peer.instance_id) {
+    // Both drew the same node id: the larger instance moves, so versions stay unique.
+    uint16_t id;
+    do {
+      id = static_cast<uint16_t>(RandomU64());
+    } while (id == link->peer.node_id);
+    clock_->set_node_id(id);
+  }
   active_ = link;
   link->state = LinkState::kSyncing;
   slave_.store(link->outgoing);

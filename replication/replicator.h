@@ -134,6 +134,7 @@ class Replicator {
   // Read by other threads.
   mutable absl::Mutex mu_;
   bool ready_ ABSL_GUARDED_BY(mu_) = false;
+  bool sync_interrupted_ ABSL_GUARDED_BY(mu_) = false;  // a joiner's first sync broke off
   std::string state_ ABSL_GUARDED_BY(mu_) = "down";
   std::string peer_ ABSL_GUARDED_BY(mu_);
   uint64_t state_since_ ABSL_GUARDED_BY(mu_) = 0;

@@ -108,10 +108,14 @@ bool ParseSize(std::string_view s, uint64_t default_unit, uint64_t* out) {
   return true;
 }
 
-// "3" or "2.5" seconds, or "500ms".
+// "3", "2.5" or "3s" seconds, or "500ms".
 bool ParseMillis(std::string_view s, int* out) {
   const bool ms = s.size() > 2 && s.substr(s.size() - 2) == "ms";
-  if (ms) s.remove_suffix(2);
+  if (ms) {
+    s.remove_suffix(2);
+  } else if (s.size() > 1 && s.back() == 's') {
+    s.remove_suffix(1);
+  }
   const std::string text(s);
   char* end = nullptr;
   const double v = std::strtod(text.c_str(), &end);
@@ -385,6 +389,10 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(int argc, char** argv) {
   }
   if (c.replication.log_size < 2 * item_size_max) {
     return Invalid("--repl-log-size must be at least twice the max item size (-I)");
+  }
+  if (c.replication.heartbeat_ms * 2 > c.replication.timeout_ms) {
+    // Otherwise one late heartbeat drops the link, and it flaps.
+    return Invalid("--repl-timeout must be at least twice --repl-heartbeat");
   }
   c.replication.verbose = c.verbose;
   // The replication port listens where the client port does (the first -l address).

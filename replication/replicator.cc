@@ -51,8 +51,7 @@ struct Replicator::Link {
   ~Link() { bufferevent_free(bev); }
 };
 
-Replicator::Replicator(storage::Store* store, LamportClock* clock,
-                       const ReplicationOptions& options)
+Replicator::Replicator(storage::Store* store, HybridClock* clock, const ReplicationOptions& options)
     : store_(store),
       clock_(clock),
       options_(options),
@@ -464,7 +463,7 @@ void Replicator::OnHello(Link* link, const Hello& hello) {
     DropLink(link, "wrong protocol version");
     return;
   }
-  if (hello.clock >> (64 - LamportClock::kNodeBits) != 0) {
+  if (hello.clock >> (64 - HybridClock::kNodeBits) != 0) {
     // The counter must fit above the node bits, or the next version would wrap to a small one.
     protocol_errors_.fetch_add(1);
     Log(absl::StrCat("peer ", link->address, " sent an impossible clock ", hello.clock,
@@ -504,12 +503,12 @@ void Replicator::OnHello(Link* link, const Hello& hello) {
 void Replicator::Activate(Link* link) {
   // Only the peer we pair with may move our clock or our node id: a refused connector must not
   // be able to make two writes share a version.
-  clock_->Witness(link->peer.clock << LamportClock::kNodeBits);
+  clock_->Witness(link->peer.clock << HybridClock::kNodeBits);
   if (link->peer.node_id == clock_->node_id() && instance_id_ > link->peer.instance_id) {
     // Both drew the same node id: the larger instance moves, so versions stay unique.
-    uint16_t id;
+    uint8_t id;
     do {
-      id = static_cast<uint16_t>(RandomU64());
+      id = static_cast<uint8_t>(RandomU64());
     } while (id == link->peer.node_id);
     clock_->set_node_id(id);
   }

@@ -26,7 +26,7 @@
 
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
-#include "replication/lamport_clock.h"
+#include "replication/hybrid_clock.h"
 #include "replication/mutation_log.h"
 #include "replication/wire.h"
 #include "storage/store.h"
@@ -48,7 +48,7 @@ struct ReplicationOptions {
 
 class Replicator {
  public:
-  Replicator(storage::Store* store, LamportClock* clock, const ReplicationOptions& options);
+  Replicator(storage::Store* store, HybridClock* clock, const ReplicationOptions& options);
   ~Replicator();
   Replicator(const Replicator&) = delete;
   Replicator& operator=(const Replicator&) = delete;
@@ -104,7 +104,7 @@ class Replicator {
   uint64_t NowMs() const;
 
   storage::Store* const store_;
-  LamportClock* const clock_;
+  HybridClock* const clock_;
   const ReplicationOptions options_;
   const uint64_t instance_id_;
   const uint32_t max_frame_;

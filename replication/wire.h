@@ -42,7 +42,7 @@ struct Hello {
   uint16_t protocol_version = kProtocolVersion;
   uint64_t instance_id = 0;  // random per process: tells a node that it reached itself
   uint16_t node_id = 0;      // low bits of every version this node makes
-  uint64_t clock = 0;        // the sender's Lamport counter
+  uint64_t clock = 0;        // the sender's version counter (version >> node bits)
   uint32_t flags = 0;
 };
 

@@ -17,7 +17,7 @@
 #include <random>
 #include <vector>
 
-#include "replication/lamport_clock.h"
+#include "replication/hybrid_clock.h"
 #include "replication/replicator.h"
 #include "server/config.h"
 #include "server/listener.h"
@@ -111,7 +111,7 @@ int Run(int argc, char** argv) {
   evthread_use_pthreads();
 
   storage::SystemClock clock;
-  replication::LamportClock versions(static_cast<uint16_t>(std::random_device{}()));
+  replication::HybridClock versions(&clock, static_cast<uint8_t>(std::random_device{}()));
   auto store = storage::Store::Create(config.storage, &clock, &versions);
   if (!store.ok()) {
     std::fprintf(stderr, "%s\n", std::string(store.status().message()).c_str());

@@ -36,12 +36,17 @@ class ManualClock final : public Clock {
 
 // Source of item versions. Next() must return a value greater than every value it returned or
 // witnessed before; Witness() tells it about a version created elsewhere (a replicated write) so
-// later local versions order after it. Replication supplies a Lamport clock with node-id bits.
+// later local versions order after it. Replication supplies a hybrid logical clock with node-id
+// bits.
 class VersionClock {
  public:
   virtual ~VersionClock() = default;
   virtual uint64_t Next() = 0;
   virtual void Witness(uint64_t version) = 0;
+  // The unix second a version was made at, when versions carry it (replication's hybrid clock
+  // does); 0 when they do not. A delayed flush_all judges items by it where it can, so that
+  // nodes that share versions reach the same verdict.
+  virtual uint32_t SecondsOf(uint64_t /*version*/) const { return 0; }
 };
 
 // The default for a standalone store: a plain counter starting at 1.

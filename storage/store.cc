@@ -351,7 +351,12 @@ Item* Store::FindEntry(uint64_t hash, std::string_view key) const {
 bool Store::IsFlushed(const Item* it, uint32_t now) const {
   if (it->version < oldest_version_.load(std::memory_order_acquire)) return true;
   const uint32_t oldest_live = oldest_live_.load(std::memory_order_acquire);
-  return oldest_live != 0 && oldest_live <= now && it->time <= oldest_live;
+  if (oldest_live == 0 || oldest_live > now) return false;
+  // memcached judges a delayed flush by the item's last store or LRU bump time. When versions
+  // carry the second they were made at (a replicated pair), judge by that instead: it is the
+  // same on both nodes, while store and bump times are local.
+  const uint32_t written = versions_->SecondsOf(it->version);
+  return (written != 0 ? written : it->time) <= oldest_live;
 }
 
 bool Store::IsDead(const Item* it, uint32_t now) const {

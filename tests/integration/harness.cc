@@ -1,6 +1,7 @@
 #include "tests/integration/harness.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -20,21 +21,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
-pid_t Spawn(const std::string& binary, const std::vector<std::string>& args) {
-  std::vector<std::string> all = {binary};
-  all.insert(all.end(), args.begin(), args.end());
+// The full argument list (without the binary) a server is spawned with.
+std::vector<std::string> CommandLine(const std::string& binary,
+                                     const std::vector<std::string>& args) {
+  std::vector<std::string> all = args;
   // A memtwin test node listens for a replication peer only when the test asks for it: the
   // default port 11212 would be shared by every test running at once.
   if (binary == MemtwinBinary() && std::find(args.begin(), args.end(), "-X") == args.end()) {
@@ -45,11 +35,27 @@ pid_t Spawn(const std::string& binary, const std::vector<std::string>& args) {
     all.push_back("-u");
     all.push_back("root");
   }
+  return all;
+}
+
+pid_t Spawn(const std::string& binary, const std::vector<std::string>& args,
+            const std::string& stderr_path = "") {
+  std::vector<std::string> all = {binary};
+  all.insert(all.end(), args.begin(), args.end());
+  // Built before fork: tests fork while other threads run, so the child only calls
+  // async-signal-safe functions.
+  std::vector<char*> argv;
+  for (std::string& a : all) argv.push_back(a.data());
+  argv.push_back(nullptr);
   const pid_t pid = fork();
   if (pid == 0) {
-    std::vector<char*> argv;
-    for (std::string& a : all) argv.push_back(a.data());
-    argv.push_back(nullptr);
+    if (!stderr_path.empty()) {
+      const int fd = open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      if (fd >= 0) {
+        dup2(fd, STDERR_FILENO);
+        close(fd);
+      }
+    }
     execv(argv[0], argv.data());
     _exit(127);
   }
@@ -61,8 +67,26 @@ pid_t Spawn(const std::string& binary, const std::vector<std::string>& args) {
 std::string MemtwinBinary() { return MEMTWIN_BINARY; }
 std::string MemcachedBinary() { return "/usr/bin/memcached"; }
 
+int FreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
 std::unique_ptr<ServerProcess> ServerProcess::Start(const std::string& binary,
                                                     const std::vector<std::string>& args) {
+  return Start(binary, args, StartOptions());
+}
+
+std::unique_ptr<ServerProcess> ServerProcess::Start(const std::string& binary,
+                                                    const std::vector<std::string>& args,
+                                                    const StartOptions& options) {
   // The free port can be taken between our probe and the server's bind: try a few.
   for (int attempt = 0; attempt < 3; ++attempt) {
     std::unique_ptr<ServerProcess> p(new ServerProcess);
@@ -70,12 +94,12 @@ std::unique_ptr<ServerProcess> ServerProcess::Start(const std::string& binary,
     std::vector<std::string> all = args;
     for (const char* a : {"-p", "", "-U", "0", "-l", "127.0.0.1"}) all.push_back(a);
     all[args.size() + 1] = std::to_string(p->port_);
-    p->pid_ = Spawn(binary, all);
-    const auto deadline = Clock::now() + std::chrono::seconds(10);
-    while (Clock::now() < deadline && p->Alive()) {
-      if (Client::ConnectTcp(p->port_) != nullptr) return p;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    p->binary_ = binary;
+    p->argv_ = CommandLine(binary, all);
+    p->stderr_path_ = options.stderr_path;
+    p->pid_ = Spawn(binary, p->argv_, p->stderr_path_);
+    if (!options.wait_for_port) return p;
+    if (p->WaitForPort()) return p;
   }
   return nullptr;
 }
@@ -92,7 +116,9 @@ std::unique_ptr<ServerProcess> ServerProcess::StartUnix(const std::string& binar
        {std::string("-s"), p->unix_path_, std::string("-U"), std::string("0")}) {
     all.push_back(a);
   }
-  p->pid_ = Spawn(binary, all);
+  p->binary_ = binary;
+  p->argv_ = CommandLine(binary, all);
+  p->pid_ = Spawn(binary, p->argv_);
   const auto deadline = Clock::now() + std::chrono::seconds(10);
   while (Clock::now() < deadline && p->Alive()) {
     if (Client::ConnectUnix(p->unix_path_) != nullptr) return p;
@@ -119,6 +145,28 @@ bool ServerProcess::Alive() {
     return false;
   }
   return true;
+}
+
+bool ServerProcess::WaitForPort(std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline && Alive()) {
+    if (Client::ConnectTcp(port_) != nullptr) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return false;
+}
+
+void ServerProcess::Kill() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGKILL);
+  waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+}
+
+bool ServerProcess::Restart(bool wait_for_port) {
+  if (Alive() || argv_.empty()) return false;
+  pid_ = Spawn(binary_, argv_, stderr_path_);
+  return !wait_for_port || WaitForPort();
 }
 
 int ServerProcess::Stop(std::chrono::milliseconds timeout) {

@@ -16,12 +16,27 @@ namespace memtwin::testing {
 std::string MemtwinBinary();
 std::string MemcachedBinary();
 
+// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, read, closed).
+int FreePort();
+
+struct StartOptions {
+  // Wait until the client port accepts connections before returning.
+  bool wait_for_port = true;
+  // When set, the process's stderr is appended to this file (kept across restarts).
+  std::string stderr_path;
+};
+
 class ServerProcess {
  public:
   // Starts `binary` with `args` plus "-p <free port> -U 0 -l 127.0.0.1" (and "-u root" when
   // running as root) and waits until the port accepts connections. Returns nullptr on failure.
   static std::unique_ptr<ServerProcess> Start(const std::string& binary,
                                               const std::vector<std::string>& args);
+  // The same, with options. Without wait_for_port the process is only spawned (one attempt:
+  // a port taken by someone else shows up later as WaitForPort failing).
+  static std::unique_ptr<ServerProcess> Start(const std::string& binary,
+                                              const std::vector<std::string>& args,
+                                              const StartOptions& options);
   // Starts on a unix socket instead of TCP: `-s <path>` in a fresh temporary directory.
   static std::unique_ptr<ServerProcess> StartUnix(const std::string& binary,
                                                   const std::vector<std::string>& args);
@@ -34,12 +49,22 @@ class ServerProcess {
   pid_t pid() const { return pid_; }
   // SIGTERM and wait up to `timeout`; returns the exit status as from waitpid, or -1.
   int Stop(std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  // SIGKILL and reap, at once.
+  void Kill();
   bool Alive();
+  // Polls until the client port accepts a connection; false if the process exits first or the
+  // deadline passes.
+  bool WaitForPort(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  // Starts the very same command line again (same ports, same log) once the process is gone.
+  bool Restart(bool wait_for_port = true);
 
  private:
   ServerProcess() = default;
   pid_t pid_ = -1;
   int port_ = 0;
+  std::vector<std::string> argv_;  // everything after the binary, as spawned
+  std::string binary_;
+  std::string stderr_path_;
   std::string unix_path_;
   std::string temp_dir_;
 };

@@ -124,7 +124,6 @@ class Replicator {
   int backoff_ms_ = 100;
   bool listen_failed_logged_ = false;
   uint64_t next_log_offset_ = 0;
-  uint64_t log_base_ = 0;  // log offset where the active link's stream began
   bool snapshot_running_ = false;
   storage::SnapshotCursor snapshot_;
   std::chrono::steady_clock::time_point snapshot_started_;

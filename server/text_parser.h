@@ -87,6 +87,13 @@ enum class Command : uint8_t {
   kShutdown,
   kCacheMemlimit,
   kStats,
+  kLruCrawler,
+  kMetaGet,         // mg
+  kMetaSet,         // ms
+  kMetaDelete,      // md
+  kMetaArithmetic,  // ma
+  kMetaNoop,        // mn
+  kMetaDebug,       // me
 };
 
 // One row of the command table: the name and memcached's token-count check (counting the command
@@ -123,6 +130,14 @@ inline constexpr CommandSpec kCommands[] = {
     {"shutdown", Command::kShutdown, 1, kAnyTokens},
     {"cache_memlimit", Command::kCacheMemlimit, 2, 3},
     {"stats", Command::kStats, 1, kAnyTokens},
+    {"lru_crawler", Command::kLruCrawler, 1, kAnyTokens},
+    // Meta commands check their own token counts; "me" answers a bare "me" with CLIENT_ERROR.
+    {"mg", Command::kMetaGet, 2, kAnyTokens},
+    {"ms", Command::kMetaSet, 2, kAnyTokens},
+    {"md", Command::kMetaDelete, 2, kAnyTokens},
+    {"ma", Command::kMetaArithmetic, 2, kAnyTokens},
+    {"mn", Command::kMetaNoop, 1, kAnyTokens},
+    {"me", Command::kMetaDebug, 1, kAnyTokens},
 };
 
 // The table row for `name`, or nullptr.

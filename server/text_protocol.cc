@@ -13,9 +13,12 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
 #include <cstdio>
+#include <optional>
 
+#include "server/encoding.h"
+#include "server/meta_protocol.h"
+#include "server/reply.h"
 #include "server/text_parser.h"
 #include "storage/item.h"
 #include "storage/store.h"
@@ -32,65 +35,8 @@ using storage::StoreResult;
 using text::Command;
 using text::TokenizedLine;
 
-// ---------------------------------------------------------------------------------------------
-// Wire text. Store outcomes become reply lines here and nowhere else.
-
-std::string_view ReplyFor(StoreResult r) {
-  switch (r) {
-    case StoreResult::kStored:
-      return "STORED";
-    case StoreResult::kNotStored:
-      return "NOT_STORED";
-    case StoreResult::kExists:
-      return "EXISTS";
-    case StoreResult::kNotFound:
-      return "NOT_FOUND";
-    case StoreResult::kTooLarge:
-      return "SERVER_ERROR object too large for cache";
-    case StoreResult::kOutOfMemory:
-      return "SERVER_ERROR out of memory storing object";
-  }
-  return "SERVER_ERROR Unhandled storage type.";
-}
-
-std::string_view ReplyFor(DeleteResult r) {
-  switch (r) {
-    case DeleteResult::kDeleted:
-      return "DELETED";
-    case DeleteResult::kNotFound:
-      return "NOT_FOUND";
-    case DeleteResult::kExists:
-      return "EXISTS";
-  }
-  return "SERVER_ERROR unhandled delete result";
-}
-
-// kOk is answered with the new number instead.
-std::string_view ReplyFor(DeltaResult r) {
-  switch (r) {
-    case DeltaResult::kOk:
-      break;
-    case DeltaResult::kNotFound:
-      return "NOT_FOUND";
-    case DeltaResult::kNonNumeric:
-      return "CLIENT_ERROR cannot increment or decrement non-numeric value";
-    case DeltaResult::kExists:
-      return "EXISTS";
-    case DeltaResult::kOutOfMemory:
-      return "SERVER_ERROR out of memory";
-  }
-  return "SERVER_ERROR unhandled delta result";
-}
-
-// For "touch".
-std::string_view ReplyFor(LookupResult r) {
-  return r == LookupResult::kHit ? "TOUCHED" : "NOT_FOUND";
-}
-
 constexpr std::string_view kError = "ERROR";
 constexpr std::string_view kOk = "OK";
-constexpr std::string_view kBadFormat = "CLIENT_ERROR bad command line format";
-constexpr std::string_view kBadDataChunk = "CLIENT_ERROR bad data chunk";
 constexpr std::string_view kBadDelta = "CLIENT_ERROR invalid numeric delta argument";
 constexpr std::string_view kBadExptime = "CLIENT_ERROR invalid exptime argument";
 constexpr std::string_view kDeleteUsage =
@@ -110,28 +56,13 @@ constexpr uint32_t kMaxVerbosity = 2;
 // cache_memlimit's bounds, in megabytes.
 constexpr uint32_t kMinMemlimitMb = 8;
 constexpr uint32_t kMaxMemlimitMb = 1000000000;
+// lru_crawler's limits: class ids below memcached's MAX_NUMBER_OF_SLAB_CLASSES, sleep in µs.
+constexpr uint32_t kMaxSlabClassId = 63;
+constexpr uint32_t kMaxCrawlerSleep = 1000000;
+constexpr size_t kMetadumpGroupsPerStep = 256;
 
 // ---------------------------------------------------------------------------------------------
-// Output helpers: append to `out` without building temporary strings.
-
-void AppendNumber(std::string* out, uint64_t v) {
-  char buf[20];
-  const auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
-  out->append(buf, static_cast<size_t>(end - buf));
-}
-
-void AppendSigned(std::string* out, int64_t v) {
-  char buf[21];
-  const auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
-  out->append(buf, static_cast<size_t>(end - buf));
-}
-
-// A reply line, unless the client asked for none (memcached's out_string).
-void Reply(std::string* out, bool noreply, std::string_view text) {
-  if (noreply) return;
-  out->append(text);
-  out->append("\r\n");
-}
+// Output helpers (see also server/reply.h).
 
 void Stat(std::string* out, std::string_view name, std::string_view value) {
   out->append("STAT ");
@@ -221,7 +152,8 @@ class Runner {
         store_(context->store),
         config_(context->config),
         swallow_(swallow),
-        out_(out) {}
+        out_(out),
+        meta_(context, stats, out) {}
 
   Step Handle(std::string_view in, size_t* used);
 
@@ -252,6 +184,8 @@ class Runner {
   void SlabsStats();
   void SizesStats();
   void ResetStats();
+  void LruCrawler(const TokenizedLine& t);
+  void Metadump(std::string_view classes);
 
   ServerContext* const context_;
   ThreadStats* const stats_;
@@ -259,6 +193,7 @@ class Runner {
   const Config* const config_;
   uint64_t* const swallow_;
   std::string* const out_;
+  MetaCommands meta_;
 };
 
 Runner::Step Runner::Handle(std::string_view in, size_t* used) {
@@ -282,8 +217,7 @@ Runner::Step Runner::Handle(std::string_view in, size_t* used) {
   }
   const text::CommandSpec* spec = text::FindCommand(t.tokens[0]);
   if (spec == nullptr) {
-    // Meta commands (mg, ms, md, ma, mn, me) would be dispatched here; until then they get
-    // memcached's answer to a command it does not know.
+    // Meta commands are in the table; other two-byte "m?" names get "ERROR" like any unknown one.
     if (text::LooksLikeHttp(t)) return Step::kClose;
     Reply(out_, false, kError);
     return Step::kDone;
@@ -352,6 +286,26 @@ Runner::Step Runner::Dispatch(const TokenizedLine& t, Command command, std::stri
     case Command::kStats:
       Stats(t);
       break;
+    case Command::kLruCrawler:
+      LruCrawler(t);
+      break;
+    case Command::kMetaGet:
+      meta_.Get(t);
+      break;
+    case Command::kMetaSet:
+      return meta_.Set(t, after, used, swallow_) ? Step::kDone : Step::kNeedMore;
+    case Command::kMetaDelete:
+      meta_.Delete(t);
+      break;
+    case Command::kMetaArithmetic:
+      meta_.Arithmetic(t);
+      break;
+    case Command::kMetaNoop:
+      out_->append("MN\r\n");
+      break;
+    case Command::kMetaDebug:
+      meta_.Debug(t);
+      break;
   }
   return Step::kDone;
 }
@@ -371,6 +325,10 @@ bool Runner::HasCompleteRequest(std::string_view in) const {
   text::Tokenize(line, &t);
   if (t.count == 0) return true;
   const text::CommandSpec* spec = text::FindCommand(t.tokens[0]);
+  if (spec != nullptr && spec->command == Command::kMetaSet && t.count >= spec->min_tokens) {
+    const std::optional<size_t> block = meta_.SetBlockSize(t);
+    return !block.has_value() || in.size() - line_used >= *block;
+  }
   if (spec == nullptr || !IsStorage(spec->command) || t.count < spec->min_tokens ||
       t.count > spec->max_tokens) {
     return true;
@@ -780,7 +738,7 @@ void Runner::SettingsStats() {
   Stat(out_, "lru_crawler_tocrawl", uint64_t{0});
   Stat(out_, "tail_repair_time", uint64_t{0});
   Stat(out_, "flush_enabled", YesNo(c.flush_enabled));
-  Stat(out_, "dump_enabled", "no");
+  Stat(out_, "dump_enabled", "yes");  // lru_crawler metadump works
   Stat(out_, "hash_algorithm", "absl");
   Stat(out_, "lru_maintainer_thread", "no");
   Stat(out_, "lru_segmented", "no");
@@ -850,6 +808,85 @@ void Runner::SizesStats() {
     AppendNumber(out_, count);
     out_->append("\r\n");
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// lru_crawler. memtwin has no crawler: "stats settings" says lru_crawler no, and the subcommands
+// answer as memcached's do with the crawler stopped, except metadump, which walks the Store.
+
+void Runner::LruCrawler(const TokenizedLine& t) {
+  const std::string_view sub = t.count > 1 ? t.tokens[1] : std::string_view();
+  if (t.count == 3 && sub == "crawl") {
+    Reply(out_, false, "CLIENT_ERROR lru crawler disabled");
+  } else if (t.count == 3 && sub == "metadump") {
+    Metadump(t.tokens[2]);
+  } else if (t.count == 3 && (sub == "tocrawl" || sub == "sleep")) {
+    uint32_t n;
+    if (!text::ParseUint32(t.tokens[2], &n)) {
+      Reply(out_, false, kBadFormat);
+    } else if (sub == "sleep" && n > kMaxCrawlerSleep) {
+      Reply(out_, false, "CLIENT_ERROR sleep must be one second or less");
+    } else {
+      Reply(out_, false, kOk);  // accepted, and without a crawler nothing to tune
+    }
+  } else if (t.count == 2 && sub == "enable") {
+    Reply(out_, false, "ERROR failed to start lru crawler thread");
+  } else if (t.count == 2 && sub == "disable") {
+    Reply(out_, false, kOk);
+  } else {
+    Reply(out_, false, kError);
+  }
+}
+
+// memcached's crawler_metadump_eval line for every live item of the chosen classes ("all",
+// "hash" or a comma-separated list of ids 1..63), then END. Lines end in "\n", END in "\r\n".
+// The whole dump is built in `out_` at once; the walk is in hash order.
+void Runner::Metadump(std::string_view classes) {
+  bool wanted[kMaxSlabClassId + 1] = {};
+  if (classes == "all" || classes == "hash") {
+    for (bool& w : wanted) w = true;
+  } else {
+    bool any = false;
+    for (size_t start = 0; start <= classes.size();) {
+      size_t end = classes.find(',', start);
+      if (end == std::string_view::npos) end = classes.size();
+      const std::string_view id_text = classes.substr(start, end - start);
+      start = end + 1;
+      if (id_text.empty()) continue;  // strtok_r skips empty fields
+      uint32_t id;
+      if (!text::ParseUint32(id_text, &id) || id < 1 || id > kMaxSlabClassId) {
+        Reply(out_, false, "BADCLASS invalid class id");
+        return;
+      }
+      wanted[id] = true;
+      any = true;
+    }
+    if (!any) {
+      Reply(out_, false, "NOTSTARTED no items to crawl");
+      return;
+    }
+  }
+  std::string* const out = out_;
+  storage::SnapshotCursor cursor;
+  while (store_->ItemsStep(&cursor, kMetadumpGroupsPerStep, [&](const ItemView& item) {
+    if (item.class_id > kMaxSlabClassId || !wanted[item.class_id]) return;
+    out->append("key=");
+    UriEncode(item.key, out);
+    out->append(" exp=");
+    AppendSigned(out, item.exptime == 0 ? -1 : int64_t{item.exptime});
+    out->append(" la=");
+    AppendNumber(out, item.last_access);
+    out->append(" cas=");
+    AppendNumber(out, item.version);
+    out->append(item.fetched_before ? " fetch=yes" : " fetch=no");
+    out->append(" cls=");
+    AppendNumber(out, item.class_id);
+    out->append(" size=");
+    AppendNumber(out, storage::Item::TotalSize(item.key.size(), item.value.size()));
+    out->push_back('\n');
+  })) {
+  }
+  out_->append("END\r\n");
 }
 
 // memcached's stats_reset clears the thread counters and the process-wide connection totals.

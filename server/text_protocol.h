@@ -1,5 +1,6 @@
 // memcached's text protocol for one connection: consumes request bytes, executes the commands
-// against the Store and appends the exact replies memcached 1.6 would send. Knows nothing of
+// (the meta commands through server/meta_protocol.h) against the Store and appends the exact
+// replies memcached 1.6 would send. Knows nothing of
 // sockets; the Connection feeds it bytes and writes out what it produced.
 // Not thread-safe: one TextProtocol per connection, used by its worker thread only.
 #pragma once

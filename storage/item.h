@@ -19,6 +19,14 @@ enum ItemStatus : uint8_t {
   kItemLinked = 1 << 0,     // in the hash table and its class LRU
   kItemFetched = 1 << 1,    // read by a client since it was stored
   kItemTombstone = 1 << 2,  // a delete marker for last-writer-wins: invisible to clients
+  // Meta-protocol marks (memcached's ITEM_STALE, ITEM_TOKEN_SENT, ITEM_KEY_BINARY). Local to
+  // this node: they do not travel with a Mutation.
+  kItemStale = 1 << 3,      // invalidated (meta delete I, or meta set I with an older CAS)
+  kItemWinSent = 1 << 4,    // a meta get was handed the recache token (its W flag)
+  kItemKeyBinary = 1 << 5,  // the key arrived base64-encoded (meta flag b)
+  // The version was chosen by the client (meta flag E), so it says nothing about when the item
+  // was written: flush_all judges such an item by its store time instead.
+  kItemClientVersion = 1 << 6,
 };
 
 struct Item {

@@ -41,6 +41,22 @@ bool ParseCounter(std::string_view value, uint64_t* out) {
   return true;
 }
 
+// What readers see of `it`.
+ItemView ViewOf(const Item* it) {
+  return ItemView{.key = it->key(),
+                  .value = it->value(),
+                  .flags = it->flags,
+                  .exptime = it->exptime,
+                  .last_access = it->time,
+                  .version = it->version,
+                  .class_id = it->class_id,
+                  .fetched_before = it->has(kItemFetched),
+                  .stale = it->has(kItemStale),
+                  .binary_key = it->has(kItemKeyBinary)};
+}
+
+bool ValidKey(std::string_view key) { return !key.empty() && key.size() <= kMaxKeyLength; }
+
 size_t FormatCounter(uint64_t v, char* buf) {
   char tmp[24];
   size_t n = 0;
@@ -82,32 +98,6 @@ const char* StoreResultName(StoreResult r) {
   }
   return "UNKNOWN";
 }
-
-// One slab class's chunks, LRU and counters. Padded so neighbouring classes' locks do not share
-// a cache line.
-struct alignas(64) Store::ClassState {
-  absl::Mutex mu;
-  ItemRef free_head ABSL_GUARDED_BY(mu) = kNoItem;
-  char* carve_next ABSL_GUARDED_BY(mu) = nullptr;  // untouched rest of the newest page
-  uint32_t carve_left ABSL_GUARDED_BY(mu) = 0;
-  ItemRef lru_head ABSL_GUARDED_BY(mu) = kNoItem;
-  ItemRef lru_tail ABSL_GUARDED_BY(mu) = kNoItem;
-  uint64_t total_pages ABSL_GUARDED_BY(mu) = 0;
-  uint64_t used_chunks ABSL_GUARDED_BY(mu) = 0;
-  uint64_t free_chunks ABSL_GUARDED_BY(mu) = 0;
-  uint64_t items ABSL_GUARDED_BY(mu) = 0;
-  uint64_t tombstones ABSL_GUARDED_BY(mu) = 0;
-  uint64_t mem_requested ABSL_GUARDED_BY(mu) = 0;
-  uint64_t item_bytes ABSL_GUARDED_BY(mu) = 0;  // live items only, memcached's "bytes"
-  uint64_t total_items ABSL_GUARDED_BY(mu) = 0;
-  uint64_t evicted ABSL_GUARDED_BY(mu) = 0;
-  uint64_t evicted_nonzero ABSL_GUARDED_BY(mu) = 0;
-  uint32_t evicted_time ABSL_GUARDED_BY(mu) = 0;
-  uint64_t evicted_unfetched ABSL_GUARDED_BY(mu) = 0;
-  uint64_t expired_unfetched ABSL_GUARDED_BY(mu) = 0;
-  uint64_t reclaimed ABSL_GUARDED_BY(mu) = 0;
-  uint64_t outofmemory ABSL_GUARDED_BY(mu) = 0;
-};
 
 absl::StatusOr<std::unique_ptr<Store>> Store::Create(const StorageOptions& options, Clock* clock,
                                                      VersionClock* versions) {
@@ -349,13 +339,18 @@ Item* Store::FindEntry(uint64_t hash, std::string_view key) const {
 }
 
 bool Store::IsFlushed(const Item* it, uint32_t now) const {
-  if (it->version < oldest_version_.load(std::memory_order_acquire)) return true;
+  if (it->has(kItemClientVersion)) {
+    // As memcached without CAS: an immediate flush spares what was stored in its own second.
+    if (it->time < oldest_version_time_.load(std::memory_order_acquire)) return true;
+  } else if (it->version < oldest_version_.load(std::memory_order_acquire)) {
+    return true;
+  }
   const uint32_t oldest_live = oldest_live_.load(std::memory_order_acquire);
   if (oldest_live == 0 || oldest_live > now) return false;
   // memcached judges a delayed flush by the item's last store or LRU bump time. When versions
   // carry the second they were made at (a replicated pair), judge by that instead: it is the
   // same on both nodes, while store and bump times are local.
-  const uint32_t written = versions_->SecondsOf(it->version);
+  const uint32_t written = it->has(kItemClientVersion) ? 0 : versions_->SecondsOf(it->version);
   return (written != 0 ? written : it->time) <= oldest_live;
 }
 
@@ -396,6 +391,27 @@ void Store::Report(MutationKind kind, const Item* it) {
   m.exptime = it->exptime;
   m.version = it->version;
   sink->OnMutation(m);
+}
+
+void Store::AssignVersion(Item* it, const std::optional<uint64_t>& explicit_version) {
+  if (explicit_version.has_value()) {
+    versions_->Witness(*explicit_version);
+    it->version = *explicit_version;
+    it->status |= kItemClientVersion;
+  } else {
+    it->version = versions_->Next();
+    it->status &= ~kItemClientVersion;
+  }
+}
+
+bool Store::LinkInPlaceOfEntry(uint64_t hash, std::string_view key, Item* fresh) {
+  Item* entry = FindEntry(hash, key);
+  if (entry != nullptr) {
+    ReplaceLinked(hash, entry, fresh);
+    return false;
+  }
+  Link(hash, fresh);
+  return true;
 }
 
 void Store::AfterInsert() {
@@ -468,6 +484,12 @@ StoreResult Store::Set(const StoreRequest& req, uint64_t* version) {
       case StoreMode::kCas:
         store = cas_ok;
         result = old == nullptr ? StoreResult::kNotFound : StoreResult::kExists;
+        if (!store && old != nullptr && req.invalidate && req.cas != 0 && req.cas < old->version) {
+          // memcached's CAS_STALE: the value is taken, but stays stale until a real update.
+          store = true;
+          fresh->exptime = old->exptime;
+          fresh->status |= kItemStale | (old->status & kItemWinSent);
+        }
         break;
       case StoreMode::kAppend:
       case StoreMode::kPrepend:
@@ -511,15 +533,10 @@ StoreResult Store::Set(const StoreRequest& req, uint64_t* version) {
         break;
     }
     if (store) {
-      fresh->version = versions_->Next();
+      if (req.binary_key) fresh->status |= kItemKeyBinary;
+      AssignVersion(fresh, req.explicit_version);
       if (version != nullptr) *version = fresh->version;
-      Item* entry = old != nullptr ? old : FindEntry(hash, req.key);  // maybe a tombstone
-      if (entry != nullptr) {
-        ReplaceLinked(hash, entry, fresh);
-      } else {
-        Link(hash, fresh);
-        inserted = true;
-      }
+      inserted = LinkInPlaceOfEntry(hash, req.key, fresh);  // in place of old or a tombstone
       Report(MutationKind::kSet, fresh);
       result = StoreResult::kStored;
       fresh = nullptr;
@@ -531,15 +548,23 @@ StoreResult Store::Set(const StoreRequest& req, uint64_t* version) {
 }
 
 LookupResult Store::Get(std::string_view key, absl::FunctionRef<void(const ItemView&)> visit) {
+  return Read(key, /*update=*/true, visit);
+}
+
+LookupResult Store::Peek(std::string_view key, absl::FunctionRef<void(const ItemView&)> visit) {
+  return Read(key, /*update=*/false, visit);
+}
+
+LookupResult Store::Read(std::string_view key, bool update,
+                         absl::FunctionRef<void(const ItemView&)> visit) {
   const uint32_t now = clock_->Now();
   const uint64_t hash = HashTable::Hash(key);
   absl::MutexLock lock(&table_.StripeFor(hash));
   LookupResult why;
   Item* it = FindLive(hash, key, now, &why);
   if (it == nullptr) return why;
-  const ItemView view{it->key(), it->value(), it->flags,    it->exptime,
-                      it->time,  it->version, it->class_id, it->has(kItemFetched)};
-  visit(view);
+  visit(ViewOf(it));
+  if (!update) return LookupResult::kHit;
   // Write only when it changes: hot keys read from several cores stay in shared cache lines.
   if (!it->has(kItemFetched)) it->status |= kItemFetched;
   BumpIfDue(it, now);
@@ -555,11 +580,9 @@ LookupResult Store::TouchInternal(std::string_view key, int64_t exptime,
   Item* it = FindLive(hash, key, now, &why);
   if (it == nullptr) return why;
   it->exptime = AbsoluteExptime(exptime, now);
-  it->version = versions_->Next();
+  AssignVersion(it, std::nullopt);
   if (visit != nullptr) {
-    const ItemView view{it->key(), it->value(), it->flags,    it->exptime,
-                        it->time,  it->version, it->class_id, it->has(kItemFetched)};
-    (*visit)(view);
+    (*visit)(ViewOf(it));
     it->status |= kItemFetched;
   }
   BumpIfDue(it, now);
@@ -574,6 +597,67 @@ LookupResult Store::GetAndTouch(std::string_view key, int64_t exptime,
 
 LookupResult Store::Touch(std::string_view key, int64_t exptime) {
   return TouchInternal(key, exptime, nullptr);
+}
+
+LookupResult Store::MetaGet(const MetaGetRequest& req,
+                            absl::FunctionRef<void(const MetaGetView&)> visit) {
+  const uint32_t now = clock_->Now();
+  const uint64_t hash = HashTable::Hash(req.key);
+  const int64_t stripe = HashTable::StripeIndex(hash);
+  bool inserted = false;
+  {
+    absl::MutexLock lock(&table_.StripeFor(hash));
+    LookupResult why = LookupResult::kMiss;
+    Item* it = ValidKey(req.key) ? FindLive(hash, req.key, now, &why) : nullptr;
+    MetaGetView view;
+    view.now = now;
+    bool touched = false;
+    if (it != nullptr) {
+      view.item = ViewOf(it);  // fetched_before and last_access as they were
+      view.exptime_before = it->exptime;
+      view.win_sent_before = it->has(kItemWinSent);
+      if (req.touch.has_value()) {
+        it->exptime = *req.touch;
+        AssignVersion(it, std::nullopt);
+        touched = true;
+      }
+      const uint32_t recache_exptime = req.recache_sees_touch ? it->exptime : view.exptime_before;
+      if (req.recache.has_value() && !view.win_sent_before && recache_exptime != 0 &&
+          recache_exptime < *req.recache) {
+        view.won = true;
+      }
+    } else {
+      if (!req.vivify.has_value() || !ValidKey(req.key)) return why;
+      it = NewItem(req.key.size(), 0, stripe);
+      if (it == nullptr) return why;
+      std::memcpy(it->key_data(), req.key.data(), req.key.size());
+      it->flags = 0;
+      it->exptime = *req.vivify;
+      it->time = now;
+      if (req.binary_key) it->status |= kItemKeyBinary;
+      AssignVersion(it, req.explicit_version);
+      inserted = LinkInPlaceOfEntry(hash, req.key, it);
+      Report(MutationKind::kSet, it);
+      view.item = ViewOf(it);
+      view.created = true;
+      view.won = true;
+    }
+    // A stale item hands its token to the first reader after the invalidation.
+    if (it->has(kItemStale) && !view.win_sent_before) view.won = true;
+    if (view.won) it->status |= kItemWinSent;
+    const ItemView before = view.item;
+    view.item = ViewOf(it);
+    view.item.fetched_before = before.fetched_before;
+    view.item.last_access = before.last_access;
+    visit(view);
+    if (req.bump) {
+      if (!it->has(kItemFetched)) it->status |= kItemFetched;
+      BumpIfDue(it, now);
+    }
+    if (touched) Report(MutationKind::kSet, it);
+  }
+  if (inserted) AfterInsert();
+  return LookupResult::kHit;
 }
 
 Item* Store::PlaceTombstone(uint64_t hash, std::string_view key, Item* existing, uint64_t version,
@@ -612,60 +696,109 @@ void Store::DeleteLocked(uint64_t hash, Item* it, uint64_t version, int64_t stri
   Unlink(hash, it);
 }
 
-DeleteResult Store::Delete(std::string_view key, uint64_t cas) {
+DeleteResult Store::Delete(const DeleteRequest& req) {
   const uint32_t now = clock_->Now();
-  const uint64_t hash = HashTable::Hash(key);
+  const uint64_t hash = HashTable::Hash(req.key);
   absl::MutexLock lock(&table_.StripeFor(hash));
   LookupResult why;
-  Item* it = FindLive(hash, key, now, &why);
+  Item* it = FindLive(hash, req.key, now, &why);
   if (it == nullptr) return DeleteResult::kNotFound;
-  if (cas != 0 && it->version != cas) return DeleteResult::kExists;
+  if (req.cas != 0 && it->version != req.cas) return DeleteResult::kExists;
+  if (req.invalidate) {
+    if (req.exptime.has_value()) it->exptime = *req.exptime;
+    it->status = static_cast<uint8_t>((it->status | kItemStale) & ~kItemWinSent);
+    AssignVersion(it, req.explicit_version);
+    Report(MutationKind::kSet, it);
+    return DeleteResult::kDeleted;
+  }
   DeleteLocked(hash, it, versions_->Next(), HashTable::StripeIndex(hash));
   return DeleteResult::kDeleted;
 }
 
 DeltaResult Store::Delta(const DeltaRequest& req, uint64_t* value, uint64_t* version) {
+  DeltaOutcome outcome;
+  const DeltaResult r = Delta(req, &outcome);
+  *value = outcome.value;
+  if (version != nullptr && r == DeltaResult::kOk) *version = outcome.version;
+  return r;
+}
+
+DeltaResult Store::Delta(const DeltaRequest& req, DeltaOutcome* out) {
   const uint32_t now = clock_->Now();
   const uint64_t hash = HashTable::Hash(req.key);
   const int64_t stripe = HashTable::StripeIndex(hash);
-  absl::MutexLock lock(&table_.StripeFor(hash));
-  LookupResult why;
-  Item* it = FindLive(hash, req.key, now, &why);
-  if (it == nullptr) return DeltaResult::kNotFound;
-  if (req.cas != 0 && it->version != req.cas) return DeltaResult::kExists;
-  uint64_t n;
-  if (it->value_len == 0 || !ParseCounter(it->value(), &n)) return DeltaResult::kNonNumeric;
-  if (req.incr) {
-    n += req.delta;
-  } else {
-    n = req.delta > n ? 0 : n - req.delta;
-  }
   char digits[24];
-  const size_t len = FormatCounter(n, digits);
-  Item* target = it;
-  if (len <= it->value_len) {
-    // memcached rewrites in place and pads with spaces when the number got shorter.
-    std::memcpy(it->value_data(), digits, len);
-    std::memset(it->value_data() + len, ' ', it->value_len - len);
-    it->version = versions_->Next();
-    BumpIfDue(it, now);
-  } else {
-    Item* fresh = NewItem(it->key_len, len, stripe);
-    if (fresh == nullptr) return DeltaResult::kOutOfMemory;
-    std::memcpy(fresh->key_data(), it->key_data(), it->key_len);
-    std::memcpy(fresh->value_data(), digits, len);
-    fresh->flags = it->flags;
-    fresh->exptime = it->exptime;
-    fresh->time = now;
-    fresh->status = it->status & kItemFetched;
-    fresh->version = versions_->Next();
-    ReplaceLinked(hash, it, fresh);
-    target = fresh;
+  bool inserted = false;
+  {
+    absl::MutexLock lock(&table_.StripeFor(hash));
+    LookupResult why;
+    Item* it = ValidKey(req.key) ? FindLive(hash, req.key, now, &why) : nullptr;
+    if (it == nullptr) {
+      out->missed = true;
+      if (!req.vivify || !ValidKey(req.key)) return DeltaResult::kNotFound;
+      // memcached's meta arithmetic stores the initial value itself, undelta'd.
+      const size_t len = FormatCounter(req.initial, digits);
+      Item* fresh = NewItem(req.key.size(), len, stripe);
+      if (fresh == nullptr) return DeltaResult::kOutOfMemory;
+      std::memcpy(fresh->key_data(), req.key.data(), req.key.size());
+      std::memcpy(fresh->value_data(), digits, len);
+      fresh->flags = 0;
+      fresh->exptime = req.vivify_exptime;
+      fresh->time = now;
+      AssignVersion(fresh, req.explicit_version);
+      inserted = LinkInPlaceOfEntry(hash, req.key, fresh);
+      Report(MutationKind::kSet, fresh);
+      out->value = req.initial;
+      out->version = fresh->version;
+      out->exptime = fresh->exptime;
+      out->created = true;
+    } else {
+      if (it->value_len == 0) return DeltaResult::kNonNumeric;
+      if (req.cas != 0 && it->version != req.cas) return DeltaResult::kExists;
+      uint64_t n;
+      if (!ParseCounter(it->value(), &n)) return DeltaResult::kNonNumeric;
+      if (req.incr) {
+        n += req.delta;
+      } else {
+        n = req.delta > n ? 0 : n - req.delta;
+      }
+      const size_t len = FormatCounter(n, digits);
+      Item* target = it;
+      if (len <= it->value_len) {
+        // memcached rewrites in place and pads with spaces when the number got shorter.
+        std::memcpy(it->value_data(), digits, len);
+        std::memset(it->value_data() + len, ' ', it->value_len - len);
+        BumpIfDue(it, now);
+      } else {
+        Item* fresh = NewItem(it->key_len, len, stripe);
+        if (fresh == nullptr) return DeltaResult::kOutOfMemory;
+        std::memcpy(fresh->key_data(), it->key_data(), it->key_len);
+        std::memcpy(fresh->value_data(), digits, len);
+        fresh->flags = it->flags;
+        fresh->exptime = it->exptime;
+        fresh->time = now;
+        fresh->status = it->status & (kItemFetched | kItemKeyBinary);
+        ReplaceLinked(hash, it, fresh);
+        target = fresh;
+      }
+      out->exptime_before = target->exptime;
+      if (req.exptime.has_value()) target->exptime = *req.exptime;
+      AssignVersion(target, req.explicit_version);
+      Report(MutationKind::kSet, target);
+      out->value = n;
+      out->version = target->version;
+      out->exptime = target->exptime;
+    }
   }
-  *value = n;
-  if (version != nullptr) *version = target->version;
-  Report(MutationKind::kSet, target);
+  if (inserted) AfterInsert();
   return DeltaResult::kOk;
+}
+
+void Store::RaiseOldestVersion(uint64_t version, uint32_t now) {
+  uint64_t v = oldest_version_.load(std::memory_order_relaxed);
+  while (v < version && !oldest_version_.compare_exchange_weak(v, version)) {
+  }
+  oldest_version_time_.store(now, std::memory_order_release);
 }
 
 void Store::FlushAll(int64_t delay) {
@@ -683,11 +816,7 @@ void Store::FlushAll(int64_t delay) {
     oldest_live_.store(0, std::memory_order_release);
     oldest_live_version_.store(version, std::memory_order_release);
   }
-  if (flush_at == 0 || flush_at - 1 <= now) {
-    uint64_t v = oldest_version_.load(std::memory_order_relaxed);
-    while (v < version && !oldest_version_.compare_exchange_weak(v, version)) {
-    }
-  }
+  if (flush_at == 0 || flush_at - 1 <= now) RaiseOldestVersion(version, now);
   MutationSink* sink = sink_.load(std::memory_order_acquire);
   if (sink != nullptr) {
     Mutation m;
@@ -718,9 +847,7 @@ ApplyResult Store::Apply(const Mutation& m) {
         oldest_live_.store(0, std::memory_order_release);
         oldest_live_version_.store(m.version, std::memory_order_release);
       }
-      uint64_t v = oldest_version_.load(std::memory_order_relaxed);
-      while (v < m.version && !oldest_version_.compare_exchange_weak(v, m.version)) {
-      }
+      RaiseOldestVersion(m.version, now);
     }
     apply_applied_.fetch_add(1, std::memory_order_relaxed);
     return ApplyResult::kApplied;
@@ -797,22 +924,14 @@ ApplyResult Store::Apply(const Mutation& m) {
   return result;
 }
 
-bool Store::SnapshotStep(SnapshotCursor* cursor, size_t max_groups,
-                         absl::FunctionRef<void(const Mutation&)> visit) {
+bool Store::WalkStep(SnapshotCursor* cursor, size_t max_groups,
+                     absl::FunctionRef<void(const Item*)> visit) {
   if (cursor->done) return false;
   const uint32_t now = clock_->Now();
   for (size_t i = 0; i < max_groups; ++i) {
     cursor->position = table_.VisitGroup(cursor->position, [&](ItemRef ref) {
       const Item* it = arena_->Get(ref);
-      if (IsDead(it, now)) return;
-      Mutation m;
-      m.kind = it->has(kItemTombstone) ? MutationKind::kDelete : MutationKind::kSet;
-      m.key = it->key();
-      if (m.kind == MutationKind::kSet) m.value = it->value();
-      m.flags = it->flags;
-      m.exptime = it->exptime;
-      m.version = it->version;
-      visit(m);
+      if (!IsDead(it, now)) visit(it);
     });
     if (cursor->position == 0) {
       cursor->done = true;
@@ -820,6 +939,27 @@ bool Store::SnapshotStep(SnapshotCursor* cursor, size_t max_groups,
     }
   }
   return true;
+}
+
+bool Store::ItemsStep(SnapshotCursor* cursor, size_t max_groups,
+                      absl::FunctionRef<void(const ItemView&)> visit) {
+  return WalkStep(cursor, max_groups, [&](const Item* it) {
+    if (!it->has(kItemTombstone)) visit(ViewOf(it));
+  });
+}
+
+bool Store::SnapshotStep(SnapshotCursor* cursor, size_t max_groups,
+                         absl::FunctionRef<void(const Mutation&)> visit) {
+  return WalkStep(cursor, max_groups, [&](const Item* it) {
+    Mutation m;
+    m.kind = it->has(kItemTombstone) ? MutationKind::kDelete : MutationKind::kSet;
+    m.key = it->key();
+    if (m.kind == MutationKind::kSet) m.value = it->value();
+    m.flags = it->flags;
+    m.exptime = it->exptime;
+    m.version = it->version;
+    visit(m);
+  });
 }
 
 std::vector<Mutation> Store::FlushState() const {

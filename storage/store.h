@@ -4,7 +4,8 @@
 //
 // Thread safety: every public method may be called from any number of threads at once. A key's
 // operations serialize on its hash stripe; slab classes have their own locks, always taken after
-// a stripe lock, never before one (eviction only try-locks stripes). Visitors passed to Get and
+// a stripe lock, never before one (eviction only try-locks stripes); the meta-protocol calls
+// (MetaGet, the Delete and Delta requests, ItemsStep) keep that order. Visitors passed to Get and
 // friends run under the stripe lock and must not call back into the Store.
 //
 // Usage:
@@ -17,6 +18,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -26,6 +28,7 @@
 #include "storage/arena.h"
 #include "storage/clock.h"
 #include "storage/hash_table.h"
+#include "storage/item.h"
 #include "storage/mutation.h"
 #include "storage/options.h"
 #include "storage/slab_classes.h"
@@ -80,7 +83,9 @@ struct ItemView {
   uint32_t last_access;  // unix seconds of the last store or LRU bump
   uint64_t version;      // the CAS value
   uint8_t class_id;
-  bool fetched_before;  // had a client read it before this access
+  bool fetched_before;      // had a client read it before this access
+  bool stale = false;       // invalidated: meta get reports X (see DeleteRequest::invalidate)
+  bool binary_key = false;  // the key arrived base64-encoded (meta flag b)
 };
 
 struct StoreRequest {
@@ -91,6 +96,24 @@ struct StoreRequest {
   int64_t exptime = 0;  // client form, see AbsoluteExptime
   uint64_t cas = 0;     // kCas: must match; other modes: 0 = no check, else must match
   bool vivify = false;  // append/prepend create a missing item (meta mode N)
+  // kCas only (meta set I): a cas older than the item's still stores, but the new value keeps
+  // the old expiry and is marked stale, as memcached's CAS_STALE.
+  bool invalidate = false;
+  bool binary_key = false;  // remember that the key arrived base64-encoded (meta flag b)
+  // Meta flag E: the new item's version, instead of the VersionClock's next one. It takes part in
+  // last-writer-wins like any version, so a peer holding a newer version keeps its own value.
+  std::optional<uint64_t> explicit_version = std::nullopt;
+};
+
+// Meta delete (md). Without `invalidate` it is Delete(key, cas).
+struct DeleteRequest {
+  std::string_view key;
+  uint64_t cas = 0;  // 0 = no check
+  // Flag I: keep the item, give it a new version, mark it stale and take back any recache token,
+  // so that the next MetaGet wins it. Reported as a kSet (the stale mark itself stays local).
+  bool invalidate = false;
+  std::optional<uint32_t> exptime = std::nullopt;           // flag T with I: new absolute expiry
+  std::optional<uint64_t> explicit_version = std::nullopt;  // flag E with I
 };
 
 struct DeltaRequest {
@@ -98,6 +121,52 @@ struct DeltaRequest {
   bool incr = true;
   uint64_t delta = 0;
   uint64_t cas = 0;  // 0 = no check
+  // Meta arithmetic (ma). Expiry times are absolute (see AbsoluteExptime).
+  // T: the item's expiry after a successful delta.
+  std::optional<uint32_t> exptime = std::nullopt;
+  // N and J: a miss creates the key holding `initial` (not deltaed), expiring at vivify_exptime.
+  bool vivify = false;
+  uint64_t initial = 0;
+  uint32_t vivify_exptime = 0;
+  std::optional<uint64_t> explicit_version = std::nullopt;  // E: the new version
+};
+
+// What Delta did, beyond its result.
+struct DeltaOutcome {
+  uint64_t value = 0;           // the new number (or `initial` when created)
+  uint64_t version = 0;         // the item's version afterwards
+  uint32_t exptime_before = 0;  // 0 when created
+  uint32_t exptime = 0;         // afterwards
+  bool created = false;         // vivified by this call
+  bool missed = false;          // the key was not there (also when vivifying ran out of memory)
+};
+
+// Meta get (mg): a read that may also touch, vivify and hand out the recache token, all under
+// the key's lock. Expiry times are absolute (see AbsoluteExptime).
+struct MetaGetRequest {
+  std::string_view key;
+  bool bump = true;  // false (flag u): no LRU bump, not marked fetched
+  // T: a hit's new expiry (and so a new version, as Touch).
+  std::optional<uint32_t> touch = std::nullopt;
+  // N: a miss creates an empty item expiring then, and this call wins its recache token.
+  std::optional<uint32_t> vivify = std::nullopt;
+  // R: a hit expiring before this wins the token, unless an earlier call already has it. The
+  // expiry compared is the one after T when T came before R in the request.
+  std::optional<uint32_t> recache = std::nullopt;
+  bool recache_sees_touch = false;
+  bool binary_key = false;                                  // for a vivified item (flag b)
+  std::optional<uint64_t> explicit_version = std::nullopt;  // E: a vivified item's version
+};
+
+// What MetaGet's visitor sees. `item` is the item after the call, except that fetched_before and
+// last_access describe it before this access (memcached's h and l flags).
+struct MetaGetView {
+  ItemView item;
+  uint32_t now = 0;              // the time the call ran at
+  uint32_t exptime_before = 0;   // the expiry before a touch; 0 for a vivified item
+  bool created = false;          // vivified by this call
+  bool win_sent_before = false;  // an earlier call was handed the token (memcached's Z flag)
+  bool won = false;              // this call was handed the recache token (W)
 };
 
 struct SlabClassStats {
@@ -168,8 +237,21 @@ class Store {
   LookupResult GetAndTouch(std::string_view key, int64_t exptime,
                            absl::FunctionRef<void(const ItemView&)> visit);
   LookupResult Touch(std::string_view key, int64_t exptime);
-  DeleteResult Delete(std::string_view key, uint64_t cas = 0);
-  // incr wraps at 2^64; decr stops at 0. `value` gets the new number.
+  // A read that changes nothing: no LRU bump, no fetched mark (meta debug, memcached's
+  // DONT_UPDATE).
+  LookupResult Peek(std::string_view key, absl::FunctionRef<void(const ItemView&)> visit);
+  // kHit also for an item this call vivified (view.created). Visits under the stripe lock.
+  LookupResult MetaGet(const MetaGetRequest& request,
+                       absl::FunctionRef<void(const MetaGetView&)> visit);
+  DeleteResult Delete(std::string_view key, uint64_t cas = 0) {
+    return Delete(DeleteRequest{.key = key, .cas = cas});
+  }
+  // kDeleted also when the item was only invalidated.
+  DeleteResult Delete(const DeleteRequest& request);
+  // incr wraps at 2^64; decr stops at 0. As memcached, an empty value is non-numeric before the
+  // cas is compared, any other value after.
+  DeltaResult Delta(const DeltaRequest& request, DeltaOutcome* outcome);
+  // `value` gets the new number.
   DeltaResult Delta(const DeltaRequest& request, uint64_t* value, uint64_t* version = nullptr);
   // delay <= 0: every item stored so far becomes invalid now. Otherwise, as memcached: once
   // now + delay - 1 is reached, items last stored or bumped at or before it become invalid
@@ -186,6 +268,9 @@ class Store {
   // present for the whole walk are visited exactly once; concurrent writes may or may not be.
   bool SnapshotStep(SnapshotCursor* cursor, size_t max_groups,
                     absl::FunctionRef<void(const Mutation&)> visit);
+  // The same walk handing out live items only, with their metadata (lru_crawler metadump).
+  bool ItemsStep(SnapshotCursor* cursor, size_t max_groups,
+                 absl::FunctionRef<void(const ItemView&)> visit);
 
   // Background upkeep, called periodically by the server: advances hash table growth.
   void Maintain();
@@ -203,7 +288,32 @@ class Store {
   size_t item_size_max() const { return options_.item_size_max; }
 
  private:
-  struct ClassState;
+  // Defined here rather than in store.cc because the lock annotations below name its mutex.
+  // One slab class's chunks, LRU and counters. Padded so neighbouring classes' locks do not share
+  // a cache line.
+  struct alignas(64) ClassState {
+    absl::Mutex mu;
+    ItemRef free_head ABSL_GUARDED_BY(mu) = kNoItem;
+    char* carve_next ABSL_GUARDED_BY(mu) = nullptr;  // untouched rest of the newest page
+    uint32_t carve_left ABSL_GUARDED_BY(mu) = 0;
+    ItemRef lru_head ABSL_GUARDED_BY(mu) = kNoItem;
+    ItemRef lru_tail ABSL_GUARDED_BY(mu) = kNoItem;
+    uint64_t total_pages ABSL_GUARDED_BY(mu) = 0;
+    uint64_t used_chunks ABSL_GUARDED_BY(mu) = 0;
+    uint64_t free_chunks ABSL_GUARDED_BY(mu) = 0;
+    uint64_t items ABSL_GUARDED_BY(mu) = 0;
+    uint64_t tombstones ABSL_GUARDED_BY(mu) = 0;
+    uint64_t mem_requested ABSL_GUARDED_BY(mu) = 0;
+    uint64_t item_bytes ABSL_GUARDED_BY(mu) = 0;  // live items only, memcached's "bytes"
+    uint64_t total_items ABSL_GUARDED_BY(mu) = 0;
+    uint64_t evicted ABSL_GUARDED_BY(mu) = 0;
+    uint64_t evicted_nonzero ABSL_GUARDED_BY(mu) = 0;
+    uint32_t evicted_time ABSL_GUARDED_BY(mu) = 0;
+    uint64_t evicted_unfetched ABSL_GUARDED_BY(mu) = 0;
+    uint64_t expired_unfetched ABSL_GUARDED_BY(mu) = 0;
+    uint64_t reclaimed ABSL_GUARDED_BY(mu) = 0;
+    uint64_t outofmemory ABSL_GUARDED_BY(mu) = 0;
+  };
 
   Store(const StorageOptions& options, Clock* clock, VersionClock* versions, Arena* arena);
 
@@ -228,6 +338,8 @@ class Store {
   Item* FindLive(uint64_t hash, std::string_view key, uint32_t now, LookupResult* why);
   bool IsFlushed(const Item* it, uint32_t now) const;
   bool IsDead(const Item* it, uint32_t now) const;
+  // flush_all's immediate part: items with a smaller version are invalid from `now` on.
+  void RaiseOldestVersion(uint64_t version, uint32_t now);
 
   // Replaces the live item `it` with a tombstone of `version` (or just unlinks it when
   // tombstones are off). Needs the stripe lock.
@@ -236,7 +348,18 @@ class Store {
   Item* PlaceTombstone(uint64_t hash, std::string_view key, Item* existing, uint64_t version,
                        uint32_t until, int64_t stripe);
 
+  // Get (update: mark fetched, bump) and Peek (not).
+  LookupResult Read(std::string_view key, bool update,
+                    absl::FunctionRef<void(const ItemView&)> visit);
   Item* NewItem(size_t key_len, size_t value_len, int64_t held_stripe);
+  // Gives `it` the client's version (meta E; the clock witnesses it) or the clock's next one.
+  void AssignVersion(Item* it, const std::optional<uint64_t>& explicit_version);
+  // Links `fresh` for `key` in place of whatever entry is there (a tombstone, say); true when
+  // nothing was, so the caller runs AfterInsert once the stripe is released.
+  bool LinkInPlaceOfEntry(uint64_t hash, std::string_view key, Item* fresh);
+  // The walk shared by SnapshotStep and ItemsStep: every entry that is not dead.
+  bool WalkStep(SnapshotCursor* cursor, size_t max_groups,
+                absl::FunctionRef<void(const Item*)> visit);
   void Report(MutationKind kind, const Item* it);
   LookupResult TouchInternal(std::string_view key, int64_t exptime,
                              absl::FunctionRef<void(const ItemView&)>* visit);
@@ -257,6 +380,9 @@ class Store {
   std::atomic<uint64_t> oldest_version_{0};
   std::atomic<uint32_t> oldest_live_{0};
   std::atomic<uint64_t> oldest_live_version_{0};
+  // When oldest_version_ last rose: items with a client-chosen version (kItemClientVersion)
+  // stored before this second count as flushed.
+  std::atomic<uint32_t> oldest_version_time_{0};
 
   std::atomic<uint64_t> apply_applied_{0};
   std::atomic<uint64_t> apply_skipped_{0};

@@ -4,6 +4,7 @@ MEMTWIN_PACKAGES=(
   g++ cmake make pkg-config git clang-format python3
   libevent-dev libssl-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   memcached netcat-openbsd libmemcached-dev libmemcached-tools python3-pymemcache
+  clang-14 libfuzzer-14-dev llvm-14
 )
 
 ensure_packages() {

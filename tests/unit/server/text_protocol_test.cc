@@ -20,6 +20,7 @@
 #include "storage/clock.h"
 #include "storage/item.h"
 #include "storage/store.h"
+#include "tests/unit/server/protocol_test_util.h"
 
 namespace memtwin::server {
 namespace {
@@ -30,107 +31,11 @@ using ::testing::HasSubstr;
 using ::testing::StartsWith;
 using After = TextProtocol::After;
 
-constexpr uint32_t kStart = 1700000000;
-constexpr int kManyRequests = 1 << 20;
-
-const std::string kLongKey(251, 'b');
-const std::string kMaxKey(250, 'a');
-
-// One client connection's worth of server: a fresh Store on a manual clock, a Config, a context
-// with one ThreadStats, and a TextProtocol fed the way a Connection feeds it (unconsumed bytes
-// are kept and offered again with the next read).
-class Server {
- public:
-  explicit Server(Config config = Config{}) : config_(std::move(config)), clock_(kStart) {
-    store_ = storage::Store::Create(config_.storage, &clock_).value();
-    context_.store = store_.get();
-    context_.config = &config_;
-    context_.start_time = kStart - 100;
-    context_.thread_stats = {&stats_};
-    context_.request_shutdown = [this] { ++shutdown_requests_; };
-    protocol_ = std::make_unique<TextProtocol>(&context_, &stats_);
-  }
-  Server(const Server&) = delete;
-  Server& operator=(const Server&) = delete;
-
-  // Delivers `bytes`, runs the protocol until it stops yielding, and returns the reply bytes.
-  std::string Send(std::string_view bytes, int max_requests = kManyRequests) {
-    if (closed_) return "";
-    buffer_.append(bytes);
-    std::string out;
-    for (;;) {
-      size_t consumed = 0;
-      const After after = protocol_->Process(buffer_, &out, &consumed, max_requests);
-      EXPECT_LE(consumed, buffer_.size());
-      buffer_.erase(0, consumed);
-      if (after == After::kClose) closed_ = true;
-      if (after != After::kYield) break;
-      ++yields_;
-    }
-    return out;
-  }
-
-  // Delivers `bytes` one at a time.
-  std::string SendBytewise(std::string_view bytes) {
-    std::string out;
-    for (char c : bytes) out += Send(std::string_view(&c, 1));
-    return out;
-  }
-
-  // One Process call, for tests of its contract.
-  After ProcessOnce(std::string_view in, std::string* out, size_t* consumed, int max_requests) {
-    return protocol_->Process(in, out, consumed, max_requests);
-  }
-
-  // The item's CAS as the store has it, or 0.
-  uint64_t CasOf(std::string_view key) {
-    uint64_t cas = 0;
-    store_->Get(key, [&](const storage::ItemView& item) { cas = item.version; });
-    return cas;
-  }
-
-  // "stats" as name -> value, and the names in order.
-  std::map<std::string, std::string> Stats(std::vector<std::string>* order = nullptr) {
-    const std::string reply = Send("stats\r\n");
-    std::map<std::string, std::string> stats;
-    size_t pos = 0;
-    while (pos < reply.size()) {
-      const size_t end = reply.find("\r\n", pos);
-      if (end == std::string::npos) break;
-      const std::string line = reply.substr(pos, end - pos);
-      pos = end + 2;
-      if (line == "END") break;
-      EXPECT_THAT(line, StartsWith("STAT "));
-      const size_t space = line.find(' ', 5);
-      const std::string name = line.substr(5, space - 5);
-      stats[name] = line.substr(space + 1);
-      if (order != nullptr) order->push_back(name);
-    }
-    EXPECT_EQ(pos, reply.size());
-    return stats;
-  }
-
-  bool closed() const { return closed_; }
-  size_t buffered() const { return buffer_.size(); }
-  int yields() const { return yields_; }
-  int shutdown_requests() const { return shutdown_requests_; }
-  storage::ManualClock& clock() { return clock_; }
-  storage::Store& store() { return *store_; }
-  ServerContext& context() { return context_; }
-  ThreadStats& thread_stats() { return stats_; }
-
- private:
-  const Config config_;
-  storage::ManualClock clock_;
-  std::unique_ptr<storage::Store> store_;
-  ThreadStats stats_;
-  ServerContext context_;
-  std::unique_ptr<TextProtocol> protocol_;
-  std::string buffer_;
-  bool closed_ = false;
-  int yields_ = 0;
-  int shutdown_requests_ = 0;
-};
+using test::kLongKey;
+using test::kManyRequests;
+using test::kMaxKey;
+using test::kStart;
+using test::Server;
 
 Config NoCasConfig() {
   Config c;
@@ -633,7 +538,7 @@ TEST(TextProtocolTest, UnknownCommands) {
   Server s;
   // checked against memcached 1.6.18
   for (const char* line : {"x\r\n", "\r\n", " \r\n", "foo\r\n", "ab cd HTTP/1.1\r\n",
-                           "mg foo v\r\n", "sets a\r\n", "\n"}) {
+                           "mx foo v\r\n", "sets a\r\n", "\n"}) {
     EXPECT_EQ(s.Send(line), "ERROR\r\n") << line;
   }
   EXPECT_FALSE(s.closed());
@@ -1066,7 +971,7 @@ TEST(TextProtocolTest, StatsSettings) {
             "STAT lru_crawler_tocrawl 0\r\n"
             "STAT tail_repair_time 0\r\n"
             "STAT flush_enabled yes\r\n"
-            "STAT dump_enabled no\r\n"
+            "STAT dump_enabled yes\r\n"
             "STAT hash_algorithm absl\r\n"
             "STAT lru_maintainer_thread no\r\n"
             "STAT lru_segmented no\r\n"

@@ -49,13 +49,14 @@ class Connection {
     }
     return true;
   }
-  // One line without its "\r\n"; false on EOF.
+  // One line without its "\n" or "\r\n" (metadump lines end in a bare "\n", as memcached's
+  // do); false on EOF.
   bool Line(std::string* line) {
     for (;;) {
-      const size_t eol = buf_.find("\r\n");
+      const size_t eol = buf_.find('\n');
       if (eol != std::string::npos) {
-        *line = buf_.substr(0, eol);
-        buf_.erase(0, eol + 2);
+        *line = buf_.substr(0, eol > 0 && buf_[eol - 1] == '\r' ? eol - 1 : eol);
+        buf_.erase(0, eol + 1);
         return true;
       }
       if (!Fill()) return false;

@@ -170,8 +170,17 @@ bool FillMemcached(const Config& c, Result* r) {
       batch += "version\r\n";
       client->Send(batch);
       client->ReadUntil("\r\n");
-      client->Send("stats\r\n");
-      auto general = ParseStats(client->ReadUntil("END\r\n"));
+      // memcached grows its hash table in a background thread: wait until it is done, so both
+      // tables are measured at their final size.
+      std::map<std::string, std::string> general;
+      for (int attempt = 0; attempt < 100; ++attempt) {
+        client->Send("stats\r\n");
+        general = ParseStats(client->ReadUntil("END\r\n"));
+        const long items = std::atol(general["curr_items"].c_str());
+        const long buckets = 1L << std::atol(general["hash_power_level"].c_str());
+        if (general["hash_is_expanding"] == "0" && items <= buckets * 3 / 2) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
       client->Send("stats slabs\r\n");
       auto slabs = ParseStats(client->ReadUntil("END\r\n"));
       r->items = std::atol(general["curr_items"].c_str());

@@ -184,7 +184,8 @@ int Run(int argc, char** argv) {
   event_add(sigterm, nullptr);
   event_add(sigint, nullptr);
   event_add(tick, &one_second);
-  if (config.verbose >= 1) {
+  {
+    // Always, unlike memcached: an operator of a pair wants the role and peer in the log.
     const std::string where =
         config.unix_socket.empty() ? "port " + std::to_string(config.port) : config.unix_socket;
     const std::string repl = replicator == nullptr

@@ -5,6 +5,7 @@ MEMTWIN_PACKAGES=(
   libevent-dev libssl-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   memcached netcat-openbsd libmemcached-dev libmemcached-tools python3-pymemcache
   clang-14 libfuzzer-14-dev llvm-14
+  haproxy nutcracker
 )
 
 ensure_packages() {

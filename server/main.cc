@@ -17,6 +17,7 @@
 #include <random>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "replication/hybrid_clock.h"
 #include "replication/replicator.h"
 #include "server/config.h"
@@ -109,6 +110,9 @@ int Run(int argc, char** argv) {
     std::perror("warning: -k: mlockall failed");
   }
   evthread_use_pthreads();
+  // Debian's Abseil checks every Mutex acquisition for lock-order cycles (a debug aid that
+  // takes a global lock and costs each request several microseconds); the tests keep it on.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 
   storage::SystemClock clock;
   replication::HybridClock versions(&clock, static_cast<uint8_t>(std::random_device{}()));

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
 #include "storage/store.h"
 
 namespace {
@@ -200,6 +201,7 @@ bool FillMemcached(const Config& c, Result* r) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   Config c;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];

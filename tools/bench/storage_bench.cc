@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "storage/store.h"
 
 namespace memtwin::storage {
@@ -116,4 +117,11 @@ BENCHMARK(BM_SetNew)
 }  // namespace
 }  // namespace memtwin::storage
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  // As in memtwin's main(): Abseil's per-lock deadlock detection is a debug aid, not measured.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

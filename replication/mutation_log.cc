@@ -41,7 +41,12 @@ void MutationLog::OnMutation(const storage::Mutation& m) {
       end_ += frame.size();
     }
   }
-  if (armed_.exchange(false, std::memory_order_acq_rel) && wakeup_) wakeup_();
+  // Load before exchanging: while the reader is busy the flag stays false, and worker threads
+  // then only read this cache line instead of taking turns writing it.
+  if (armed_.load(std::memory_order_acquire) && armed_.exchange(false, std::memory_order_acq_rel) &&
+      wakeup_) {
+    wakeup_();
+  }
 }
 
 MutationLog::ReadResult MutationLog::Read(uint64_t* offset, size_t max_bytes, std::string* out) {

@@ -159,10 +159,15 @@ int Run(int argc, char** argv) {
     context.thread_stats.push_back(workers.back()->stats());
     worker_ptrs.push_back(workers.back().get());
   }
+  const auto stop_workers = [&workers] {
+    for (auto& w : workers) w->Stop();
+    for (auto& w : workers) w->Join();
+  };
   for (auto& w : workers) {
     absl::Status s = w->Start();
     if (!s.ok()) {
       std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
+      stop_workers();  // the ones already running
       return EXIT_FAILURE;
     }
   }
@@ -170,8 +175,7 @@ int Run(int argc, char** argv) {
   absl::Status s = listener->Open();
   if (!s.ok()) {
     std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
-    for (auto& w : workers) w->Stop();
-    for (auto& w : workers) w->Join();
+    stop_workers();
     return EXIT_FAILURE;
   }
   // memcached counts its listening sockets in total_connections; so do we, for identical stats.
@@ -208,8 +212,7 @@ int Run(int argc, char** argv) {
   event_base_dispatch(base);
 
   listener->Close();
-  for (auto& w : workers) w->Stop();
-  for (auto& w : workers) w->Join();
+  stop_workers();
   // Writes acknowledged to clients should reach the peer before we go: bounded drain.
   if (replicator != nullptr) replicator->Stop(std::chrono::seconds(5));
   event_free(sigterm);

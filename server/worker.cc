@@ -39,6 +39,7 @@ void Worker::AddConnection(int fd) {
 }
 
 void Worker::Stop() {
+  if (wake_ == nullptr) return;  // never started
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;

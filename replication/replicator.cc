@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <event2/buffer.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -23,6 +25,18 @@ constexpr size_t kHighWater = 4u << 20;
 constexpr size_t kLowWater = 1u << 20;
 constexpr size_t kLogReadChunk = 256u << 10;
 constexpr size_t kSnapshotGroupsPerStep = 64;
+// While mutations keep coming, the replication thread polls the log at this interval instead of
+// having every writer wake it: one cross-thread wake-up per burst, not per write.
+constexpr timeval kLogPollInterval{0, 200};
+// Acknowledge received mutations once this many bytes are unacknowledged (and on every tick).
+constexpr uint64_t kAckEveryBytes = 64u << 10;
+
+// Mutations are small and latency matters: without this, Nagle holds a lone write back until
+// the peer's delayed ACK, tens of milliseconds.
+void SetNoDelay(evutil_socket_t fd) {
+  const int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
 
 uint64_t RandomU64() {
   std::random_device rd;
@@ -86,6 +100,7 @@ absl::Status Replicator::Start() {
   log_event_ = event_new(base_, -1, EV_PERSIST, &Replicator::OnLogWakeup, this);
   tick_event_ = event_new(base_, -1, EV_PERSIST, &Replicator::OnTick, this);
   retry_event_ = evtimer_new(base_, &Replicator::OnRetry, this);
+  poll_event_ = evtimer_new(base_, &Replicator::OnLogWakeup, this);
   const timeval tick{options_.heartbeat_ms / 1000, (options_.heartbeat_ms % 1000) * 1000};
   event_add(log_event_, nullptr);
   event_add(tick_event_, &tick);
@@ -152,7 +167,8 @@ void Replicator::Stop(std::chrono::milliseconds drain) {
   if (log_event_ != nullptr) event_free(log_event_);
   if (tick_event_ != nullptr) event_free(tick_event_);
   if (retry_event_ != nullptr) event_free(retry_event_);
-  log_event_ = tick_event_ = retry_event_ = nullptr;
+  if (poll_event_ != nullptr) event_free(poll_event_);
+  log_event_ = tick_event_ = retry_event_ = poll_event_ = nullptr;
   if (base_ != nullptr) event_base_free(base_);
   base_ = nullptr;
 }
@@ -200,6 +216,7 @@ void Replicator::SendHello(Link* link) {
 
 void Replicator::OnAccept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int, void* arg) {
   auto* self = static_cast<Replicator*>(arg);
+  SetNoDelay(fd);
   bufferevent* bev = bufferevent_socket_new(self->base_, fd, BEV_OPT_CLOSE_ON_FREE);
   self->AddLink(bev, false);
   char host[INET6_ADDRSTRLEN] = "?";
@@ -223,6 +240,7 @@ void Replicator::OnEvent(bufferevent*, short what, void* arg) {
     link->state = LinkState::kHandshaking;
     link->last_rx_ms = self->NowMs();
     bufferevent_set_timeouts(link->bev, nullptr, nullptr);
+    SetNoDelay(bufferevent_getfd(link->bev));
     self->SendHello(link);
     return;
   }
@@ -446,7 +464,7 @@ void Replicator::HandleFrames(Link* link) {
     }
     evbuffer_drain(in, frame.size);
   }
-  if (link == active_ && link->applied != link->applied_acked) {
+  if (link == active_ && link->applied - link->applied_acked >= kAckEveryBytes) {
     std::string ack;
     AppendNumber(FrameType::kAck, link->applied, &ack);
     bufferevent_write(link->bev, ack.data(), ack.size());
@@ -568,9 +586,9 @@ void Replicator::Pump() {
   Link* link = active_;
   evbuffer* out = bufferevent_get_output(link->bev);
   std::string chunk;
+  bool got_mutations = false;
   while (draining_ || evbuffer_get_length(out) < kHighWater) {
     chunk.clear();
-    log_.Arm();
     if (log_.Read(&next_log_offset_, kLogReadChunk, &chunk) ==
         MutationLog::ReadResult::kTruncated) {
       log_overflows_.fetch_add(1);
@@ -588,6 +606,7 @@ void Replicator::Pump() {
       continue;
     }
     if (!chunk.empty()) {
+      got_mutations = true;
       evbuffer_add(out, chunk.data(), chunk.size());
       link->mutation_bytes_sent += chunk.size();
       sent_offset_.store(link->mutation_bytes_sent, std::memory_order_relaxed);
@@ -618,6 +637,23 @@ void Replicator::Pump() {
       if (options_.verbose > 0) Log(absl::StrCat("bulk sync sent in ", ms, " ms"));
     }
     evbuffer_add(out, chunk.data(), chunk.size());
+  }
+  if (got_mutations) {
+    // Busy: come back shortly rather than asking writers to wake us.
+    if (!evtimer_pending(poll_event_, nullptr)) evtimer_add(poll_event_, &kLogPollInterval);
+  } else {
+    // Idle: let the next write wake us. Arm, then look once more, so a write that landed
+    // between the last read and the arm is not left waiting.
+    log_.Arm();
+    chunk.clear();
+    if (log_.Read(&next_log_offset_, kLogReadChunk, &chunk) == MutationLog::ReadResult::kOk &&
+        !chunk.empty()) {
+      evbuffer_add(out, chunk.data(), chunk.size());
+      link->mutation_bytes_sent += chunk.size();
+      sent_offset_.store(link->mutation_bytes_sent, std::memory_order_relaxed);
+      link->in_flight.emplace_back(link->mutation_bytes_sent, SteadyClock::now());
+      if (!evtimer_pending(poll_event_, nullptr)) evtimer_add(poll_event_, &kLogPollInterval);
+    }
   }
 }
 

@@ -114,6 +114,7 @@ class Replicator {
   event* log_event_ = nullptr;
   event* tick_event_ = nullptr;
   event* retry_event_ = nullptr;
+  event* poll_event_ = nullptr;  // re-reads the log while writes keep coming
   evconnlistener* listener_ = nullptr;
   std::thread thread_;
 

@@ -822,6 +822,45 @@ TEST_F(ReplicationTest, DelayedFlushKillsTheSameItemsOnBothNodes) {
   EXPECT_TRUE(Converged(a_->port(), b_->port(), keys, seconds(1)));
 }
 
+// Meta commands mutate through the same Store calls as text ones; each must reach the peer too.
+void EveryMetaMutation(int src, int dst, const std::string& p) {
+  auto s = Client::ConnectTcp(src);
+  ASSERT_NE(s, nullptr);
+  const std::string k = p + "mk", n = p + "mn", v = p + "mv";
+  EXPECT_EQ(Command(s.get(), "ms " + k + " 2 F5 T100\r\nhi\r\n"), "HD");
+  EXPECT_TRUE(SameWithinASecond(src, dst, k));
+  EXPECT_TRUE(SameTtl(src, dst, k, 100));
+  EXPECT_EQ(Command(s.get(), "ms " + k + " 3 MA\r\n!!!\r\n"), "HD");  // append mode
+  EXPECT_TRUE(SameWithinASecond(src, dst, k));
+  EXPECT_EQ(Command(s.get(), "mg " + k + " T500\r\n"), "HD");  // get-and-touch
+  EXPECT_TRUE(SameWithinASecond(src, dst, k));
+  EXPECT_TRUE(SameTtl(src, dst, k, 500));
+  EXPECT_EQ(Command(s.get(), "ma " + n + " N0 J13\r\n"), "HD");  // vivify at 13
+  EXPECT_TRUE(SameWithinASecond(src, dst, n));
+  EXPECT_EQ(Command(s.get(), "ma " + n + " MD D3\r\n"), "HD");  // decrement to 10
+  EXPECT_TRUE(SameWithinASecond(src, dst, n));
+  auto d = Client::ConnectTcp(dst);
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(Gets(d.get(), n).value_or(Item{}).value, "10");
+  EXPECT_EQ(Command(s.get(), "mg " + v + " N30 s\r\n"), "HD s0 W");  // vivified: we win
+  EXPECT_TRUE(SameWithinASecond(src, dst, v));
+  EXPECT_TRUE(Gets(d.get(), v).has_value());
+  EXPECT_EQ(Command(s.get(), "md " + k + "\r\n"), "HD");
+  EXPECT_TRUE(WaitFor([&] { return !Gets(d.get(), k).has_value(); }, seconds(1)));
+}
+
+TEST_F(ReplicationTest, EveryMetaMutationReachesThePeerBothWays) {
+  ASSERT_NO_FATAL_FAILURE(StartPair());
+  {
+    SCOPED_TRACE("A to B");
+    EveryMetaMutation(a_->port(), b_->port(), "a_");
+  }
+  {
+    SCOPED_TRACE("B to A");
+    EveryMetaMutation(b_->port(), a_->port(), "b_");
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // 2. CAS across nodes
 

@@ -531,42 +531,43 @@ void Replicator::Activate(Link* link) {
     clock_->set_node_id(id);
   }
   active_ = link;
-  link->state = LinkState::kSyncing;
   slave_.store(link->outgoing);
   links_up_.fetch_add(1);
-  full_syncs_.fetch_add(1);
   backoff_ms_ = 100;
   if (link->outgoing) dialing_ = false;
   evtimer_del(retry_event_);
   log_.Enable(true);
-  next_log_offset_ = log_.head();
   sent_offset_.store(0);
   acked_offset_.store(0);
-  snapshot_ = storage::SnapshotCursor{};
-  snapshot_running_ = true;
-  snapshot_started_ = SteadyClock::now();
   {
     absl::MutexLock lock(&mu_);
     peer_ = link->address;
   }
-  SetState("syncing");
   Log(absl::StrCat("linked with ", link->address, " as ", link->outgoing ? "SLAVE" : "MASTER",
                    "; bulk sync in both directions"));
-  if (!link->outgoing) SendHello(link);
-  std::string begin;
-  AppendSnapshotBegin(&begin);
-  bufferevent_write(link->bev, begin.data(), begin.size());
+  if (!link->outgoing) SendHello(link);  // before SNAPSHOT_BEGIN: the dialler expects it first
+  StartSnapshot(link);
   UpdateListening();
   Pump();
 }
 
-// A snapshot opens with this node's flush_all state, so a flush the peer missed while the pair
-// was apart still invalidates the peer's older items.
-void Replicator::AppendSnapshotBegin(std::string* out) {
-  AppendEmpty(FrameType::kSnapshotBegin, out);
+// Starts a full sync to the peer from now on: live mutations from the log's current head, and a
+// fresh snapshot walk, announced by SNAPSHOT_BEGIN and this node's flush_all state (so a flush
+// the peer missed while the pair was apart still invalidates the peer's older items).
+void Replicator::StartSnapshot(Link* link) {
+  full_syncs_.fetch_add(1);
+  next_log_offset_ = log_.head();
+  snapshot_ = storage::SnapshotCursor{};
+  snapshot_running_ = true;
+  snapshot_started_ = SteadyClock::now();
+  link->state = LinkState::kSyncing;
+  SetState("syncing");
+  std::string begin;
+  AppendEmpty(FrameType::kSnapshotBegin, &begin);
   for (const storage::Mutation& flush : store_->FlushState()) {
-    AppendMutation(FrameType::kSnapshotItem, flush, out);
+    AppendMutation(FrameType::kSnapshotItem, flush, &begin);
   }
+  bufferevent_write(link->bev, begin.data(), begin.size());
 }
 
 void Replicator::OnWrite(bufferevent*, void* arg) {
@@ -592,17 +593,9 @@ void Replicator::Pump() {
     if (log_.Read(&next_log_offset_, kLogReadChunk, &chunk) ==
         MutationLog::ReadResult::kTruncated) {
       log_overflows_.fetch_add(1);
-      full_syncs_.fetch_add(1);
       Log(absl::StrCat("peer ", link->address, " fell behind more than the ", options_.log_size,
                        "-byte log; full resync"));
-      next_log_offset_ = log_.head();
-      snapshot_ = storage::SnapshotCursor{};
-      snapshot_running_ = true;
-      snapshot_started_ = SteadyClock::now();
-      link->state = LinkState::kSyncing;
-      SetState("syncing");
-      AppendSnapshotBegin(&chunk);
-      evbuffer_add(out, chunk.data(), chunk.size());
+      StartSnapshot(link);
       continue;
     }
     if (!chunk.empty()) {
@@ -638,22 +631,12 @@ void Replicator::Pump() {
     }
     evbuffer_add(out, chunk.data(), chunk.size());
   }
-  if (got_mutations) {
-    // Busy: come back shortly rather than asking writers to wake us.
-    if (!evtimer_pending(poll_event_, nullptr)) evtimer_add(poll_event_, &kLogPollInterval);
-  } else {
-    // Idle: let the next write wake us. Arm, then look once more, so a write that landed
-    // between the last read and the arm is not left waiting.
-    log_.Arm();
-    chunk.clear();
-    if (log_.Read(&next_log_offset_, kLogReadChunk, &chunk) == MutationLog::ReadResult::kOk &&
-        !chunk.empty()) {
-      evbuffer_add(out, chunk.data(), chunk.size());
-      link->mutation_bytes_sent += chunk.size();
-      sent_offset_.store(link->mutation_bytes_sent, std::memory_order_relaxed);
-      link->in_flight.emplace_back(link->mutation_bytes_sent, SteadyClock::now());
-      if (!evtimer_pending(poll_event_, nullptr)) evtimer_add(poll_event_, &kLogPollInterval);
-    }
+  // Busy: come back shortly rather than asking writers to wake us. Idle: let the next write
+  // wake us; a write that landed between the last read and the arm is picked up by the poll.
+  if (!got_mutations) log_.Arm();
+  if ((got_mutations || log_.head() != next_log_offset_) &&
+      !evtimer_pending(poll_event_, nullptr)) {
+    evtimer_add(poll_event_, &kLogPollInterval);
   }
 }
 

@@ -93,7 +93,7 @@ class Replicator {
   void SendHello(Link* link);
   void Activate(Link* link);
   void Pump();
-  void AppendSnapshotBegin(std::string* out);
+  void StartSnapshot(Link* link);
   void DropLink(Link* link, const std::string& why);
   void UpdateListening();
   void ScheduleRetry();

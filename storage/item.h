@@ -16,7 +16,6 @@ using ItemRef = uint32_t;  // 0 = none
 inline constexpr ItemRef kNoItem = 0;
 
 enum ItemStatus : uint8_t {
-  kItemLinked = 1 << 0,     // in the hash table and its class LRU
   kItemFetched = 1 << 1,    // read by a client since it was stored
   kItemTombstone = 1 << 2,  // a delete marker for last-writer-wins: invisible to clients
   // Meta-protocol marks (memcached's ITEM_STALE, ITEM_TOKEN_SENT, ITEM_KEY_BINARY). Local to

@@ -230,11 +230,16 @@ void Store::FreeUnlinked(Item* it) {
   --cls.used_chunks;
 }
 
-Item* Store::NewItem(size_t key_len, size_t value_len, int64_t held_stripe) {
-  Item* it = Allocate(Item::TotalSize(key_len, value_len), held_stripe);
+Item* Store::NewItem(std::string_view key, size_t value_len, uint32_t flags, uint32_t exptime,
+                     uint32_t now, int64_t held_stripe) {
+  Item* it = Allocate(Item::TotalSize(key.size(), value_len), held_stripe);
   if (it == nullptr) return nullptr;
-  it->key_len = static_cast<uint8_t>(key_len);
+  it->key_len = static_cast<uint8_t>(key.size());
   it->value_len = static_cast<uint32_t>(value_len);
+  std::memcpy(it->key_data(), key.data(), key.size());
+  it->flags = flags;
+  it->exptime = exptime;
+  it->time = now;
   return it;
 }
 
@@ -249,7 +254,6 @@ void Store::Link(uint64_t hash, Item* it) {
 }
 
 void Store::LinkLruLocked(Item* it, ClassState& cls) {
-  it->status |= kItemLinked;
   const ItemRef ref = arena_->RefOf(it);
   it->lru_prev = kNoItem;
   it->lru_next = cls.lru_head;
@@ -429,20 +433,17 @@ StoreResult Store::Set(const StoreRequest& req, uint64_t* version) {
   const bool combines = req.mode == StoreMode::kAppend || req.mode == StoreMode::kPrepend;
   StoreResult failure = StoreResult::kStored;
   Item* fresh = nullptr;
-  if (req.key.empty() || req.key.size() > kMaxKeyLength ||
+  if (!ValidKey(req.key) ||
       Item::TotalSize(req.key.size(), req.value.size()) > options_.item_size_max) {
     failure = StoreResult::kTooLarge;
   } else if (!combines) {
     // Fill the new item before taking the lock: copying a large value is the slow part.
-    fresh = NewItem(req.key.size(), req.value.size(), kNoStripe);
+    fresh = NewItem(req.key, req.value.size(), req.flags, AbsoluteExptime(req.exptime, now), now,
+                    kNoStripe);
     if (fresh == nullptr) {
       failure = StoreResult::kOutOfMemory;
     } else {
-      std::memcpy(fresh->key_data(), req.key.data(), req.key.size());
       std::memcpy(fresh->value_data(), req.value.data(), req.value.size());
-      fresh->flags = req.flags;
-      fresh->exptime = AbsoluteExptime(req.exptime, now);
-      fresh->time = now;
     }
   }
 
@@ -451,9 +452,7 @@ StoreResult Store::Set(const StoreRequest& req, uint64_t* version) {
   {
     absl::MutexLock lock(&table_.StripeFor(hash));
     LookupResult why;
-    Item* old = req.key.size() <= kMaxKeyLength && !req.key.empty()
-                    ? FindLive(hash, req.key, now, &why)
-                    : nullptr;
+    Item* old = ValidKey(req.key) ? FindLive(hash, req.key, now, &why) : nullptr;
     if (failure != StoreResult::kStored) {
       // memcached drops the old value when a set cannot store the new one, so a reader never
       // sees data the client meant to overwrite.
@@ -497,13 +496,10 @@ StoreResult Store::Set(const StoreRequest& req, uint64_t* version) {
           store = req.vivify;
           result = StoreResult::kNotStored;
           if (store) {
-            fresh = NewItem(req.key.size(), req.value.size(), stripe);
+            fresh = NewItem(req.key, req.value.size(), req.flags, AbsoluteExptime(req.exptime, now),
+                            now, stripe);
             if (fresh == nullptr) return StoreResult::kOutOfMemory;
-            std::memcpy(fresh->key_data(), req.key.data(), req.key.size());
             std::memcpy(fresh->value_data(), req.value.data(), req.value.size());
-            fresh->flags = req.flags;
-            fresh->exptime = AbsoluteExptime(req.exptime, now);
-            fresh->time = now;
           }
           break;
         }
@@ -516,9 +512,9 @@ StoreResult Store::Set(const StoreRequest& req, uint64_t* version) {
             options_.item_size_max) {
           return StoreResult::kNotStored;
         }
-        fresh = NewItem(req.key.size(), old->value_len + req.value.size(), stripe);
+        fresh = NewItem(req.key, old->value_len + req.value.size(), old->flags, old->exptime, now,
+                        stripe);
         if (fresh == nullptr) return StoreResult::kNotStored;
-        std::memcpy(fresh->key_data(), req.key.data(), req.key.size());
         if (req.mode == StoreMode::kAppend) {
           std::memcpy(fresh->value_data(), old->value_data(), old->value_len);
           std::memcpy(fresh->value_data() + old->value_len, req.value.data(), req.value.size());
@@ -526,9 +522,6 @@ StoreResult Store::Set(const StoreRequest& req, uint64_t* version) {
           std::memcpy(fresh->value_data(), req.value.data(), req.value.size());
           std::memcpy(fresh->value_data() + req.value.size(), old->value_data(), old->value_len);
         }
-        fresh->flags = old->flags;
-        fresh->exptime = old->exptime;
-        fresh->time = now;
         store = true;
         break;
     }
@@ -628,12 +621,8 @@ LookupResult Store::MetaGet(const MetaGetRequest& req,
       }
     } else {
       if (!req.vivify.has_value() || !ValidKey(req.key)) return why;
-      it = NewItem(req.key.size(), 0, stripe);
+      it = NewItem(req.key, 0, 0, *req.vivify, now, stripe);
       if (it == nullptr) return why;
-      std::memcpy(it->key_data(), req.key.data(), req.key.size());
-      it->flags = 0;
-      it->exptime = *req.vivify;
-      it->time = now;
       if (req.binary_key) it->status |= kItemKeyBinary;
       AssignVersion(it, req.explicit_version);
       inserted = LinkInPlaceOfEntry(hash, req.key, it);
@@ -662,12 +651,8 @@ LookupResult Store::MetaGet(const MetaGetRequest& req,
 
 Item* Store::PlaceTombstone(uint64_t hash, std::string_view key, Item* existing, uint64_t version,
                             uint32_t until, int64_t stripe) {
-  Item* tomb = NewItem(key.size(), 0, stripe);
+  Item* tomb = NewItem(key, 0, 0, until, clock_->Now(), stripe);
   if (tomb == nullptr) return nullptr;
-  std::memcpy(tomb->key_data(), key.data(), key.size());
-  tomb->flags = 0;
-  tomb->exptime = until;
-  tomb->time = clock_->Now();
   tomb->version = version;
   tomb->status = kItemTombstone;
   if (existing != nullptr) {
@@ -738,13 +723,9 @@ DeltaResult Store::Delta(const DeltaRequest& req, DeltaOutcome* out) {
       if (!req.vivify || !ValidKey(req.key)) return DeltaResult::kNotFound;
       // memcached's meta arithmetic stores the initial value itself, undelta'd.
       const size_t len = FormatCounter(req.initial, digits);
-      Item* fresh = NewItem(req.key.size(), len, stripe);
+      Item* fresh = NewItem(req.key, len, 0, req.vivify_exptime, now, stripe);
       if (fresh == nullptr) return DeltaResult::kOutOfMemory;
-      std::memcpy(fresh->key_data(), req.key.data(), req.key.size());
       std::memcpy(fresh->value_data(), digits, len);
-      fresh->flags = 0;
-      fresh->exptime = req.vivify_exptime;
-      fresh->time = now;
       AssignVersion(fresh, req.explicit_version);
       inserted = LinkInPlaceOfEntry(hash, req.key, fresh);
       Report(MutationKind::kSet, fresh);
@@ -770,13 +751,9 @@ DeltaResult Store::Delta(const DeltaRequest& req, DeltaOutcome* out) {
         std::memset(it->value_data() + len, ' ', it->value_len - len);
         BumpIfDue(it, now);
       } else {
-        Item* fresh = NewItem(it->key_len, len, stripe);
+        Item* fresh = NewItem(it->key(), len, it->flags, it->exptime, now, stripe);
         if (fresh == nullptr) return DeltaResult::kOutOfMemory;
-        std::memcpy(fresh->key_data(), it->key_data(), it->key_len);
         std::memcpy(fresh->value_data(), digits, len);
-        fresh->flags = it->flags;
-        fresh->exptime = it->exptime;
-        fresh->time = now;
         fresh->status = it->status & (kItemFetched | kItemKeyBinary);
         ReplaceLinked(hash, it, fresh);
         target = fresh;
@@ -852,8 +829,7 @@ ApplyResult Store::Apply(const Mutation& m) {
     apply_applied_.fetch_add(1, std::memory_order_relaxed);
     return ApplyResult::kApplied;
   }
-  if (m.key.empty() || m.key.size() > kMaxKeyLength ||
-      (m.kind != MutationKind::kSet && m.kind != MutationKind::kDelete) ||
+  if (!ValidKey(m.key) || (m.kind != MutationKind::kSet && m.kind != MutationKind::kDelete) ||
       Item::TotalSize(m.key.size(), m.value.size()) > options_.item_size_max) {
     apply_failed_.fetch_add(1, std::memory_order_relaxed);
     return ApplyResult::kInvalid;
@@ -880,15 +856,11 @@ ApplyResult Store::Apply(const Mutation& m) {
     } else if (m.kind == MutationKind::kSet) {
       // Allocated with the stripe held, so eviction cannot take this key's own entry and let
       // an older write in behind it.
-      Item* fresh = NewItem(m.key.size(), m.value.size(), stripe);
+      Item* fresh = NewItem(m.key, m.value.size(), m.flags, m.exptime, now, stripe);
       if (fresh == nullptr) {
         result = ApplyResult::kOutOfMemory;
       } else {
-        std::memcpy(fresh->key_data(), m.key.data(), m.key.size());
         std::memcpy(fresh->value_data(), m.value.data(), m.value.size());
-        fresh->flags = m.flags;
-        fresh->exptime = m.exptime;
-        fresh->time = now;
         fresh->version = m.version;
         if (existing != nullptr) {
           ReplaceLinked(hash, existing, fresh);

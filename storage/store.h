@@ -351,7 +351,10 @@ class Store {
   // Get (update: mark fetched, bump) and Peek (not).
   LookupResult Read(std::string_view key, bool update,
                     absl::FunctionRef<void(const ItemView&)> visit);
-  Item* NewItem(size_t key_len, size_t value_len, int64_t held_stripe);
+  // A chunk for `key` and `value_len` value bytes, with the key, flags, expiry and store time
+  // filled in; the caller writes the value. nullptr when no memory can be found.
+  Item* NewItem(std::string_view key, size_t value_len, uint32_t flags, uint32_t exptime,
+                uint32_t now, int64_t held_stripe);
   // Gives `it` the client's version (meta E; the clock witnesses it) or the clock's next one.
   void AssignVersion(Item* it, const std::optional<uint64_t>& explicit_version);
   // Links `fresh` for `key` in place of whatever entry is there (a tombstone, say); true when

@@ -11,15 +11,7 @@ user_args=()
 pids=()
 cleanup() { kill -9 "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT
-free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-  for _ in $(seq 500); do
-    $PY -c "import socket; socket.create_connection(('127.0.0.1', $1)).close()" 2>/dev/null && return 0
-    sleep 0.01
-  done
-  echo "port $1 never opened" >&2
-  exit 1
-}
+source "$(dirname "$0")/../../tools/lib/ports.sh"
 send() {  # port, bytes
   $PY - "$1" "$2" <<'PY'
 import socket, sys

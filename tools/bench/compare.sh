@@ -19,21 +19,14 @@ ulimit -n 20000
 user_args=()
 [[ "$(id -u)" == 0 ]] && user_args=(-u root)
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source tools/lib/ports.sh
 
 SERVER_PID=""
 start_server() {  # $1 = binary; sets PORT and SERVER_PID
   PORT=$(free_port)
   "$1" -p "$PORT" -U 0 -l 127.0.0.1 -t "$THREADS" -m "$MEMORY" -c 10000 "${user_args[@]}" &
   SERVER_PID=$!
-  for _ in $(seq 100); do
-    if python3 -c "import socket; socket.create_connection(('127.0.0.1', $PORT))" 2>/dev/null; then
-      return 0
-    fi
-    sleep 0.05
-  done
-  echo "server $1 did not start" >&2
-  exit 1
+  wait_port "$PORT" || { echo "server $1 did not start" >&2; exit 1; }
 }
 stop_server() { kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; }
 trap stop_server EXIT

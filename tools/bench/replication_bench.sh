@@ -19,15 +19,7 @@ MEMTWIN="$BUILD/server/memtwin"
 LOADGEN="$BUILD/tools/loadgen/loadgen"
 user_args=()
 [[ "$(id -u)" == 0 ]] && user_args=(-u root)
-free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-  for _ in $(seq 2000); do
-    $PY -c "import socket; socket.create_connection(('127.0.0.1', $1)).close()" 2>/dev/null && return 0
-    sleep 0.01
-  done
-  echo "port $1 never opened" >&2
-  return 1
-}
+source tools/lib/ports.sh
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT

@@ -14,6 +14,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
+#include <openssl/ssl.h>
 
 #include <atomic>
 #include <chrono>
@@ -43,6 +44,11 @@ struct ReplicationOptions {
   int timeout_ms = 3000;        // --repl-timeout
   int sync_timeout_ms = 60000;  // --repl-sync-timeout
   int max_backoff_ms = 1000;    // reconnect backoff cap: never two masters for longer
+  // --repl-tls: one context for both ends of the link, built by main() with the node's
+  // certificate and the CA that signs peers, peer verification required. Not owned; null = plain.
+  SSL_CTX* tls_context = nullptr;
+  std::string tls_peer_name;  // --repl-tls-name: a name the peer's certificate must match
+  std::string secret;         // --repl-secret-file's contents; empty = no challenge-response
   int verbose = 0;
 };
 

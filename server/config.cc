@@ -3,9 +3,13 @@
 #include <getopt.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <string_view>
 
 #include "absl/status/status.h"
@@ -68,6 +72,21 @@ constexpr OptionSpec kOptions[] = {
      "seconds of silence before the peer is declared lost, or Nms (default: 3)"},
     {"repl-sync-timeout", required_argument, kNoShort + 4,
      "seconds a joining node waits for its bulk sync before serving anyway (default: 60)"},
+    // TLS and peer authentication: UsageText prints them under their own heading.
+    {"enable-ssl", no_argument, 'Z',
+     "enable TLS for clients (-o ssl_chain_cert=,ssl_key=,ssl_ca_cert=,ssl_verify_mode=0-3,"
+     "ssl_min_version=,ssl_ciphers=,ssl_session_cache; -l notls:ADDR:PORT opts a listener out)"},
+    {"repl-tls", no_argument, kNoShort + 5,
+     "mutual TLS on the replication link (uses ssl_chain_cert/ssl_key/ssl_ca_cert unless the "
+     "--repl-tls-* files are given)"},
+    {"repl-tls-cert", required_argument, kNoShort + 6, "this node's certificate chain (PEM)"},
+    {"repl-tls-key", required_argument, kNoShort + 7, "this node's private key (PEM)"},
+    {"repl-tls-ca", required_argument, kNoShort + 8, "CA certificates that sign the peer (PEM)"},
+    {"repl-tls-name", required_argument, kNoShort + 9,
+     "a DNS name or IP the peer's certificate must carry (default: any cert the CA signed)"},
+    {"repl-secret-file", required_argument, kNoShort + 10,
+     "file holding a shared secret (>= 16 bytes); both nodes prove they know it before any data "
+     "flows"},
 };
 
 absl::Status Invalid(std::string_view message) {
@@ -153,6 +172,25 @@ absl::Status ParsePeer(std::string_view peer, Config* config) {
   return absl::OkStatus();
 }
 
+// The shared secret of --repl-secret-file: the file's bytes without trailing whitespace, so
+// `openssl rand -hex 32 > FILE` works as is.
+absl::Status ReadSecret(const std::string& path, std::string* secret) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return Invalid(absl::StrCat("--repl-secret-file: cannot read ", path, ": ", strerror(errno)));
+  }
+  std::string contents((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!contents.empty() && std::isspace(static_cast<unsigned char>(contents.back()))) {
+    contents.pop_back();
+  }
+  if (contents.size() < 16) {
+    return Invalid(
+        absl::StrCat("--repl-secret-file: ", path, " must hold a secret of at least 16 bytes"));
+  }
+  *secret = std::move(contents);
+  return absl::OkStatus();
+}
+
 absl::Status ParseExtended(std::string_view list, Config* config) {
   while (!list.empty()) {
     const size_t comma = list.find(',');
@@ -168,6 +206,33 @@ absl::Status ParseExtended(std::string_view list, Config* config) {
         return Invalid("Initial hashtable multiplier of 12 or more, up to 32, required");
       }
       config->storage.hash_power_initial = static_cast<uint32_t>(n);
+    } else if (name == "ssl_chain_cert") {
+      config->tls.chain_cert = std::string(value);
+    } else if (name == "ssl_key") {
+      config->tls.key = std::string(value);
+    } else if (name == "ssl_ca_cert") {
+      config->tls.ca_cert = std::string(value);
+    } else if (name == "ssl_verify_mode") {
+      int64_t n;
+      if (!ParseInt(value, &n) || n < 0 || n > 3) {
+        return Invalid("ssl_verify_mode must be 0 (none), 1 (request), 2 (require) or 3 (once)");
+      }
+      config->tls.verify_mode = static_cast<int>(n);
+    } else if (name == "ssl_min_version") {
+      if (value != "tlsv1" && value != "tlsv1.1" && value != "tlsv1.2" && value != "tlsv1.3") {
+        return Invalid("ssl_min_version must be tlsv1, tlsv1.1, tlsv1.2 or tlsv1.3");
+      }
+      config->tls.min_version = std::string(value);
+    } else if (name == "ssl_ciphers") {
+      config->tls.ciphers = std::string(value);
+    } else if (name == "ssl_session_cache") {
+      config->tls.session_cache = true;
+    } else if (name == "ssl_keyformat") {
+      if (value != "0" && value != "1" && value != "PEM") {
+        return Invalid("ssl_keyformat: only PEM keys are supported");
+      }
+    } else if (name == "ssl_wbuf_size" || name == "ssl_kernel_tls") {
+      // memcached buffer tuning; OpenSSL's own buffering serves us.
     } else if (name == "modern" || name == "no_modern" || name == "maxconns_fast" ||
                name == "no_maxconns_fast" || name == "lru_crawler" || name == "no_lru_crawler" ||
                name == "lru_maintainer" || name == "no_lru_maintainer" || name == "slab_reassign" ||
@@ -338,6 +403,9 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(int argc, char** argv) {
       }
       case kNoShort:  // --disable-dumping
         break;
+      case 'Z':
+        c.tls.enabled = true;
+        break;
       case 'X':
         if (!ParseInt(arg, &n) || n < 0 || n > 65535) {
           return Invalid("Invalid replication port number");
@@ -368,6 +436,26 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(int argc, char** argv) {
           return Invalid("Invalid --repl-sync-timeout");
         }
         break;
+      case kNoShort + 5:
+        c.peer_tls.enabled = true;
+        break;
+      case kNoShort + 6:
+        c.peer_tls.cert = std::string(arg);
+        break;
+      case kNoShort + 7:
+        c.peer_tls.key = std::string(arg);
+        break;
+      case kNoShort + 8:
+        c.peer_tls.ca = std::string(arg);
+        break;
+      case kNoShort + 9:
+        c.replication.tls_peer_name = std::string(arg);
+        break;
+      case kNoShort + 10: {
+        absl::Status s = ReadSecret(std::string(arg), &c.replication.secret);
+        if (!s.ok()) return s;
+        break;
+      }
       default:
         return Invalid(optopt != 0 && optopt < kNoShort
                            ? absl::StrCat("Illegal argument \"", std::string(1, char(optopt)), "\"")
@@ -394,21 +482,60 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(int argc, char** argv) {
     // Otherwise one late heartbeat drops the link, and it flaps.
     return Invalid("--repl-timeout must be at least twice --repl-heartbeat");
   }
+  if (c.tls.enabled && c.tls.chain_cert.empty()) {
+    return Invalid("-Z needs a certificate: -o ssl_chain_cert=FILE[,ssl_key=FILE]");
+  }
+  if (c.tls.key.empty()) c.tls.key = c.tls.chain_cert;  // as memcached: key may be in the chain
+  if (c.peer_tls.enabled) {
+    if (c.peer_tls.cert.empty()) c.peer_tls.cert = c.tls.chain_cert;
+    if (c.peer_tls.key.empty())
+      c.peer_tls.key = c.peer_tls.cert == c.tls.chain_cert ? c.tls.key : c.peer_tls.cert;
+    if (c.peer_tls.ca.empty()) c.peer_tls.ca = c.tls.ca_cert;
+    if (c.peer_tls.cert.empty() || c.peer_tls.ca.empty()) {
+      return Invalid(
+          "--repl-tls needs this node's certificate and the CA that signs the peer: "
+          "--repl-tls-cert, --repl-tls-key, --repl-tls-ca (or -o ssl_chain_cert, ssl_key, "
+          "ssl_ca_cert)");
+    }
+  } else if (!c.peer_tls.cert.empty() || !c.peer_tls.key.empty() || !c.peer_tls.ca.empty() ||
+             !c.replication.tls_peer_name.empty()) {
+    return Invalid(
+        "--repl-tls-cert, --repl-tls-key, --repl-tls-ca and --repl-tls-name need "
+        "--repl-tls");
+  }
   c.replication.verbose = c.verbose;
   // The replication port listens where the client port does (the first -l address).
   if (!c.listen_addresses.empty()) {
-    std::string address = c.listen_addresses.front();
-    if (!address.empty() && address.front() == '[') {
-      address = address.substr(1, address.find(']') - 1);
-    } else if (std::count(address.begin(), address.end(), ':') == 1) {
-      address = address.substr(0, address.find(':'));
-    }
-    c.replication.listen_address = address;
+    c.replication.listen_address = ParseListenAddress(c.listen_addresses.front()).host;
   }
   if (c.udp_port != 0) {
     return Invalid("UDP (-U) is not supported by memtwin; run with -U 0 (the default)");
   }
   return parsed;
+}
+
+ListenAddress ParseListenAddress(std::string_view spec) {
+  ListenAddress address;
+  constexpr std::string_view kNoTls = "notls:";
+  if (spec.substr(0, kNoTls.size()) == kNoTls) {
+    address.tls_opt_out = true;
+    spec.remove_prefix(kNoTls.size());
+  }
+  if (!spec.empty() && spec.front() == '[') {
+    const size_t close = spec.find(']');
+    if (close != std::string_view::npos) {
+      if (close + 1 < spec.size() && spec[close + 1] == ':') {
+        address.port = std::string(spec.substr(close + 2));
+      }
+      address.host = std::string(spec.substr(1, close - 1));
+      return address;
+    }
+  } else if (std::count(spec.begin(), spec.end(), ':') == 1) {
+    address.port = std::string(spec.substr(spec.find(':') + 1));
+    spec = spec.substr(0, spec.find(':'));
+  }
+  address.host = std::string(spec);
+  return address;
 }
 
 std::string UsageText() {
@@ -418,6 +545,9 @@ std::string UsageText() {
   for (const OptionSpec& o : kOptions) {
     if (std::string_view(o.long_name) == "replication-port") {
       absl::StrAppend(&out, "\nreplication options:\n");
+    }
+    if (std::string_view(o.long_name) == "enable-ssl") {
+      absl::StrAppend(&out, "\nTLS and peer authentication options:\n");
     }
     std::string left =
         o.short_name < kNoShort

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -11,6 +12,27 @@
 #include "storage/options.h"
 
 namespace memtwin::server {
+
+// Client TLS, as memcached's -Z and ssl_* extended options.
+struct TlsOptions {
+  bool enabled = false;                 // -Z
+  std::string chain_cert;               // ssl_chain_cert: PEM chain, leaf first
+  std::string key;                      // ssl_key: PEM private key (default: the chain file)
+  std::string ca_cert;                  // ssl_ca_cert: CAs accepted for client certificates
+  int verify_mode = 0;                  // ssl_verify_mode: 0 none, 1 request, 2 require, 3 once
+  std::string min_version = "tlsv1.2";  // ssl_min_version: tlsv1, tlsv1.1, tlsv1.2, tlsv1.3
+  std::string ciphers;                  // ssl_ciphers (TLS 1.2 and below), OpenSSL list syntax
+  bool session_cache = false;           // ssl_session_cache
+};
+
+// The replication link's TLS (--repl-tls): always mutual. Files left empty fall back to the
+// client ones (ssl_chain_cert, ssl_key, ssl_ca_cert).
+struct PeerTlsOptions {
+  bool enabled = false;  // --repl-tls
+  std::string cert;      // --repl-tls-cert
+  std::string key;       // --repl-tls-key
+  std::string ca;        // --repl-tls-ca
+};
 
 struct Config {
   int port = 11211;                           // -p
@@ -31,10 +53,22 @@ struct Config {
   bool enable_shutdown = false;               // -A
   bool flush_enabled = true;                  // -F turns off
   storage::StorageOptions storage;            // -m -M -f -n -I -L, -o hashpower
+  TlsOptions tls;                             // -Z, -o ssl_*
+  PeerTlsOptions peer_tls;                    // --repl-tls*
   // -X (listen_port; 0 = off), -x (peer_host/peer_port), --repl-log-size, --repl-heartbeat,
-  // --repl-timeout, --repl-sync-timeout
+  // --repl-timeout, --repl-sync-timeout, --repl-tls-name, --repl-secret-file (read at parse
+  // time, before privileges are dropped, so the file may be readable by root only)
   replication::ReplicationOptions replication;
 };
+
+// One -l entry: HOST, HOST:PORT, [V6ADDR] or [V6ADDR]:PORT, optionally prefixed with memcached's
+// "notls:" (a plain-text listener while -Z is on).
+struct ListenAddress {
+  std::string host;  // empty = all interfaces
+  std::string port;  // empty = -p
+  bool tls_opt_out = false;
+};
+ListenAddress ParseListenAddress(std::string_view spec);
 
 // What the command line asked for.
 enum class CommandLineAction { kRun, kHelp, kVersion };

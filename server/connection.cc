@@ -1,12 +1,15 @@
 #include "server/connection.h"
 
+#include <openssl/err.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstdio>
 #include <cstring>
 
+#include "server/tls.h"
 #include "server/worker.h"
 
 namespace memtwin::server {
@@ -15,15 +18,24 @@ namespace {
 constexpr size_t kReadChunk = 16 * 1024;
 // Stop accepting more requests from a client while this much reply is queued for it.
 constexpr size_t kMaxQueuedOutput = 4 * 1024 * 1024;
+// A read always has room for a whole TLS record, so OpenSSL never holds decrypted bytes back
+// (SSL_pending stays 0) and the socket's readiness tells the whole story.
+static_assert(kReadChunk >= SSL3_RT_MAX_PLAIN_LENGTH);
 
 }  // namespace
 
-Connection::Connection(Worker* worker, int fd)
-    : worker_(worker), fd_(fd), protocol_(worker->context(), worker->stats()) {}
+Connection::Connection(Worker* worker, int fd, SSL* ssl)
+    : worker_(worker), fd_(fd), ssl_(ssl), protocol_(worker->context(), worker->stats()) {
+  if (ssl_ != nullptr) {
+    state_ = State::kHandshaking;
+    tls_wants_ = EV_READ;  // the client speaks first
+  }
+}
 
 Connection::~Connection() {
   if (event_ != nullptr) event_free(event_);
   if (resume_ != nullptr) event_free(resume_);
+  if (ssl_ != nullptr) SSL_free(ssl_);
   close(fd_);
 }
 
@@ -37,10 +49,83 @@ bool Connection::Start() {
 
 void Connection::OnEvent(evutil_socket_t, short what, void* arg) {
   auto* self = static_cast<Connection*>(arg);
-  if (what & EV_WRITE) {
-    self->HandleWrite();
+  if (self->state_ == State::kHandshaking) {
+    self->Handshake();
+  } else if (what & EV_WRITE) {
+    if (self->tls_read_wants_write_) {
+      self->HandleRead();
+    } else {
+      self->HandleWrite();
+    }
   } else if (what & EV_READ) {
-    self->HandleRead();
+    if (self->tls_write_wants_read_) {
+      self->HandleWrite();
+    } else {
+      self->HandleRead();
+    }
+  }
+}
+
+void Connection::Handshake() {
+  ERR_clear_error();
+  const int rc = SSL_do_handshake(ssl_);
+  if (rc == 1) {
+    state_ = State::kReading;
+    tls_wants_ = 0;
+    // The client's first request may have arrived with its last handshake message.
+    HandleRead();
+    return;
+  }
+  const int error = SSL_get_error(ssl_, rc);
+  if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
+    tls_wants_ = error == SSL_ERROR_WANT_READ ? EV_READ : EV_WRITE;
+    UpdateEvents();
+    return;
+  }
+  // Plain text on a TLS port, an untrusted client certificate, a client that hung up: this
+  // connection only.
+  worker_->tls()->CountHandshakeError();
+  const std::string why = DrainOpenSslErrors();
+  if (worker_->context()->verbosity.load(std::memory_order_relaxed) > 0) {
+    std::fprintf(stderr, "<%d TLS handshake failed: %s\n", fd_, why.c_str());
+  }
+  tls_failed_ = true;
+  Close();
+}
+
+ssize_t Connection::ReadSome(char* buffer, size_t size) {
+  if (ssl_ == nullptr) return read(fd_, buffer, size);
+  ERR_clear_error();
+  return TlsResult(SSL_read(ssl_, buffer, static_cast<int>(std::min<size_t>(size, INT_MAX))),
+                   /*reading=*/true);
+}
+
+ssize_t Connection::WriteSome(const char* data, size_t size) {
+  if (ssl_ == nullptr) return write(fd_, data, size);
+  ERR_clear_error();
+  return TlsResult(SSL_write(ssl_, data, static_cast<int>(std::min<size_t>(size, INT_MAX))),
+                   /*reading=*/false);
+}
+
+ssize_t Connection::TlsResult(int rc, bool reading) {
+  (reading ? tls_read_wants_write_ : tls_write_wants_read_) = false;
+  if (rc > 0) return rc;
+  switch (SSL_get_error(ssl_, rc)) {
+    case SSL_ERROR_WANT_READ:
+      if (!reading) tls_write_wants_read_ = true;
+      errno = EAGAIN;
+      return -1;
+    case SSL_ERROR_WANT_WRITE:
+      if (reading) tls_read_wants_write_ = true;
+      errno = EAGAIN;
+      return -1;
+    case SSL_ERROR_ZERO_RETURN:  // close_notify: an orderly end
+      return 0;
+    default:
+      tls_failed_ = true;
+      DrainOpenSslErrors();
+      errno = EIO;
+      return -1;
   }
 }
 
@@ -69,7 +154,7 @@ void Connection::HandleRead() {
     in_start_ = 0;
     in_end_ = pending;
   }
-  const ssize_t n = read(fd_, in_.get() + in_end_, in_capacity_ - in_end_);
+  const ssize_t n = ReadSome(in_.get() + in_end_, in_capacity_ - in_end_);
   if (n <= 0) {
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
     Close();
@@ -127,7 +212,7 @@ void Connection::HandleWrite() {
 
 bool Connection::Flush() {
   while (out_start_ < out_.size()) {
-    const ssize_t n = write(fd_, out_.data() + out_start_, out_.size() - out_start_);
+    const ssize_t n = WriteSome(out_.data() + out_start_, out_.size() - out_start_);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
@@ -147,10 +232,14 @@ bool Connection::Flush() {
 
 void Connection::UpdateEvents() {
   short want = 0;
-  if (out_start_ < out_.size()) want |= EV_WRITE;
-  if (state_ == State::kReading ||
-      (state_ == State::kWriting && out_.size() - out_start_ < kMaxQueuedOutput)) {
-    want |= EV_READ;
+  if (state_ == State::kHandshaking) {
+    want = tls_wants_;
+  } else {
+    if (out_start_ < out_.size() || tls_read_wants_write_) want |= EV_WRITE;
+    if (state_ == State::kReading || tls_write_wants_read_ ||
+        (state_ == State::kWriting && out_.size() - out_start_ < kMaxQueuedOutput)) {
+      want |= EV_READ;
+    }
   }
   if (want == registered_) return;
   event_del(event_);
@@ -160,6 +249,9 @@ void Connection::UpdateEvents() {
 }
 
 void Connection::Close() {
+  if (ssl_ != nullptr && !tls_failed_ && state_ != State::kHandshaking) {
+    SSL_shutdown(ssl_);  // best effort close_notify; we do not wait for the client's
+  }
   state_ = State::kClosing;
   if (event_ != nullptr) event_del(event_);
   if (resume_ != nullptr) event_del(resume_);

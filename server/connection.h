@@ -1,10 +1,14 @@
 // One client connection on a worker thread: reads bytes, hands them to the protocol, writes the
 // replies back, and closes itself. Output is written right after a batch of requests is handled,
 // so pipelined requests cost one read and one write. While replies are still queued for a slow
-// reader the connection stops reading (backpressure). Owned by its Worker; not thread-safe.
+// reader the connection stops reading (backpressure). A connection from a TLS listener first
+// runs its handshake on the same event loop (never blocking the worker), then reads and writes
+// through OpenSSL. Owned by its Worker; not thread-safe.
 #pragma once
 
 #include <event2/event.h>
+#include <openssl/ssl.h>
+#include <sys/types.h>
 
 #include <memory>
 #include <string>
@@ -19,7 +23,8 @@ class Worker;
 
 class Connection {
  public:
-  Connection(Worker* worker, int fd);
+  // `ssl`, when not null, is a server-side TLS session on `fd`; the connection owns it.
+  Connection(Worker* worker, int fd, SSL* ssl);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -29,23 +34,37 @@ class Connection {
 
  private:
   enum class State {
-    kReading,  // waiting for requests
-    kWriting,  // replies queued that the socket would not take yet; reading paused
-    kClosing,  // flush what is queued, then close
+    kHandshaking,  // TLS handshake in progress
+    kReading,      // waiting for requests
+    kWriting,      // replies queued that the socket would not take yet; reading paused
+    kClosing,      // flush what is queued, then close
   };
 
   static void OnEvent(evutil_socket_t fd, short what, void* arg);
   static void OnResume(evutil_socket_t fd, short what, void* arg);
+  void Handshake();
   void HandleRead();
   void HandleWrite();
   void Process();
   // Writes as much of out_ as the socket takes; false if the connection broke.
   bool Flush();
+  // read()/write() on the socket or through TLS, with their return conventions: -1 and errno
+  // EAGAIN when the socket (or OpenSSL) would block.
+  ssize_t ReadSome(char* buffer, size_t size);
+  ssize_t WriteSome(const char* data, size_t size);
+  ssize_t TlsResult(int rc, bool reading);
   void UpdateEvents();
   void Close();
 
   Worker* const worker_;
   const int fd_;
+  SSL* const ssl_;
+  // OpenSSL sometimes needs the other direction to finish a read or write (a TLS 1.3 key
+  // update); these route the next readiness event back to the operation that asked.
+  short tls_wants_ = 0;  // while handshaking: EV_READ or EV_WRITE
+  bool tls_read_wants_write_ = false;
+  bool tls_write_wants_read_ = false;
+  bool tls_failed_ = false;  // a fatal TLS error: no close_notify may be sent
   event* event_ = nullptr;
   event* resume_ = nullptr;  // activated to continue after a -R yield
   short registered_ = 0;

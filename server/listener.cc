@@ -32,8 +32,8 @@ Listener::Listener(event_base* base, ServerContext* context, std::vector<Worker*
 Listener::~Listener() { Close(); }
 
 void Listener::Close() {
-  for (evconnlistener* l : listeners_) evconnlistener_free(l);
-  listeners_.clear();
+  for (const auto& socket : sockets_) evconnlistener_free(socket->listener);
+  sockets_.clear();
 }
 
 absl::Status Listener::Open() {
@@ -50,19 +50,10 @@ absl::Status Listener::Open() {
 
 absl::Status Listener::ListenTcp(const std::string& address) {
   const Config& config = *context_->config;
-  std::string host = address;
-  std::string port = std::to_string(config.port);
-  // -l accepts host, host:port, [v6] and [v6]:port.
-  if (!host.empty() && host.front() == '[') {
-    const size_t close = host.find(']');
-    if (close != std::string::npos) {
-      if (close + 1 < host.size() && host[close + 1] == ':') port = host.substr(close + 2);
-      host = host.substr(1, close - 1);
-    }
-  } else if (std::count(host.begin(), host.end(), ':') == 1) {
-    port = host.substr(host.find(':') + 1);
-    host = host.substr(0, host.find(':'));
-  }
+  const ListenAddress parsed = ParseListenAddress(address);
+  const std::string& host = parsed.host;
+  const std::string port = parsed.port.empty() ? std::to_string(config.port) : parsed.port;
+  const bool tls = context_->tls != nullptr && !parsed.tls_opt_out;
   addrinfo hints{};
   hints.ai_flags = AI_PASSIVE;
   hints.ai_family = AF_UNSPEC;
@@ -93,7 +84,7 @@ absl::Status Listener::ListenTcp(const std::string& address) {
     const int bound_port =
         ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
                                           : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
-    absl::Status s = Add(fd);
+    absl::Status s = Add(fd, tls);
     if (!s.ok()) {
       status = s;
       continue;
@@ -123,23 +114,25 @@ absl::Status Listener::ListenUnix() {
     close(fd);
     return Errno(absl::StrCat("bind(", config.unix_socket, ")"));
   }
-  return Add(fd);
+  return Add(fd, /*tls=*/false);
 }
 
-absl::Status Listener::Add(int fd) {
-  evconnlistener* l = evconnlistener_new(base_, &Listener::OnAccept, this,
-                                         LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
-                                         context_->config->backlog, fd);
-  if (l == nullptr) {
+absl::Status Listener::Add(int fd, bool tls) {
+  auto socket = std::make_unique<Socket>(Socket{this, nullptr, tls});
+  socket->listener = evconnlistener_new(base_, &Listener::OnAccept, socket.get(),
+                                        LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+                                        context_->config->backlog, fd);
+  if (socket->listener == nullptr) {
     close(fd);
     return Errno("listen");
   }
-  listeners_.push_back(l);
+  sockets_.push_back(std::move(socket));
   return absl::OkStatus();
 }
 
 void Listener::OnAccept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int, void* arg) {
-  auto* self = static_cast<Listener*>(arg);
+  const auto* socket = static_cast<Socket*>(arg);
+  Listener* self = socket->owner;
   ServerContext* context = self->context_;
   evutil_make_socket_nonblocking(fd);
   if (addr->sa_family == AF_INET || addr->sa_family == AF_INET6) {
@@ -156,7 +149,7 @@ void Listener::OnAccept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int
   }
   context->curr_connections.fetch_add(1, std::memory_order_relaxed);
   context->total_connections.fetch_add(1, std::memory_order_relaxed);
-  self->workers_[self->next_worker_++ % self->workers_.size()]->AddConnection(fd);
+  self->workers_[self->next_worker_++ % self->workers_.size()]->AddConnection(fd, socket->tls);
 }
 
 }  // namespace memtwin::server

@@ -1,10 +1,13 @@
 // The client-facing sockets (TCP on every -l address, or the -s unix socket) on the main
-// thread's event base. Accepted connections go round-robin to the workers; beyond -c they get
-// memcached's "ERROR Too many open connections" and are closed. Not thread-safe: main thread.
+// thread's event base. With -Z every TCP socket speaks TLS unless its -l entry starts with
+// "notls:"; the unix socket is always plain, as in memcached. Accepted connections go round-robin
+// to the workers; beyond -c they get memcached's "ERROR Too many open connections" and are closed.
+// Not thread-safe: main thread.
 #pragma once
 
 #include <event2/listener.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -26,20 +29,25 @@ class Listener {
   // Stops accepting (used at shutdown).
   void Close();
   const std::vector<std::pair<int, int>>& bound_ports() const { return bound_ports_; }
-  size_t socket_count() const { return listeners_.size(); }
+  size_t socket_count() const { return sockets_.size(); }
 
  private:
+  struct Socket {
+    Listener* owner;
+    evconnlistener* listener;
+    bool tls;  // -Z and not opted out with "notls:"
+  };
   static void OnAccept(evconnlistener* listener, evutil_socket_t fd, sockaddr* addr, int len,
                        void* arg);
   absl::Status ListenTcp(const std::string& address);
   absl::Status ListenUnix();
-  absl::Status Add(int fd);
+  absl::Status Add(int fd, bool tls);
 
   event_base* const base_;
   ServerContext* const context_;
   const std::vector<Worker*> workers_;
   size_t next_worker_ = 0;
-  std::vector<evconnlistener*> listeners_;
+  std::vector<std::unique_ptr<Socket>> sockets_;
   std::vector<std::pair<int, int>> bound_ports_;  // (address family, port)
 };
 

@@ -1,6 +1,7 @@
 // memtwin's entry point: parses the command line, builds the Store, starts the workers and the
 // listeners, and runs the main event loop (accepting, signals, periodic upkeep) until SIGTERM,
 // SIGINT or the "shutdown" command.
+#include <arpa/inet.h>
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <grp.h>
@@ -23,6 +24,7 @@
 #include "server/config.h"
 #include "server/listener.h"
 #include "server/server_context.h"
+#include "server/tls.h"
 #include "server/worker.h"
 #include "storage/store.h"
 
@@ -69,6 +71,15 @@ void WritePortFile(const Listener& listener) {
     }
   }
   std::rename(tmp.c_str(), path);
+}
+
+// True when -X can only be reached from this host.
+bool IsLoopback(const std::string& address) {
+  if (address == "localhost") return true;
+  in_addr v4;
+  if (inet_pton(AF_INET, address.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6;
+  return inet_pton(AF_INET6, address.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
 }
 
 struct MainLoop {
@@ -123,11 +134,42 @@ int Run(int argc, char** argv) {
   }
   if (config.verbose >= 2) PrintSlabClasses((*store)->slab_classes());
 
+  // Certificates are read after switching user, as memcached does, so "refresh_certs" can read
+  // whatever start-up could.
+  std::unique_ptr<ClientTls> client_tls;
+  if (config.tls.enabled) {
+    auto tls = ClientTls::Create(config.tls);
+    if (!tls.ok()) {
+      std::fprintf(stderr, "%s\n", std::string(tls.status().message()).c_str());
+      return EXIT_FAILURE;
+    }
+    client_tls = std::move(*tls);
+  }
+  replication::ReplicationOptions replication = config.replication;
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> peer_tls(nullptr, &SSL_CTX_free);
+  if (config.peer_tls.enabled) {
+    auto tls = NewPeerTlsContext(config.peer_tls);
+    if (!tls.ok()) {
+      std::fprintf(stderr, "%s\n", std::string(tls.status().message()).c_str());
+      return EXIT_FAILURE;
+    }
+    peer_tls.reset(*tls);
+    replication.tls_context = peer_tls.get();
+  }
+  if (replication.listen_port != 0 && replication.tls_context == nullptr &&
+      replication.secret.empty() && !IsLoopback(replication.listen_address)) {
+    // repcached's weakness: whoever connects first gets a copy of the cache and can write.
+    std::fprintf(stderr,
+                 "WARNING: the replication port %d is reachable from other hosts and "
+                 "unauthenticated: anyone who connects can read and overwrite the cache. Use "
+                 "--repl-secret-file and/or --repl-tls, or bind with -l 127.0.0.1.\n",
+                 replication.listen_port);
+  }
+
   // Replication first: a node joining its peer takes the bulk sync before it serves clients.
   std::unique_ptr<replication::Replicator> replicator;
-  if (config.replication.listen_port != 0) {
-    replicator =
-        std::make_unique<replication::Replicator>(store->get(), &versions, config.replication);
+  if (replication.listen_port != 0) {
+    replicator = std::make_unique<replication::Replicator>(store->get(), &versions, replication);
     (*store)->set_mutation_sink(replicator->log());
     absl::Status rs = replicator->Start();
     if (!rs.ok()) {
@@ -142,6 +184,7 @@ int Run(int argc, char** argv) {
   context.config = &config;
   context.start_time = clock.Now();
   context.verbosity.store(config.verbose);
+  context.tls = client_tls.get();
   if (replicator != nullptr) {
     replication::Replicator* r = replicator.get();
     context.replication_stats = [r] { return r->Stats(); };
@@ -155,7 +198,7 @@ int Run(int argc, char** argv) {
   std::vector<std::unique_ptr<Worker>> workers;
   std::vector<Worker*> worker_ptrs;
   for (int i = 0; i < config.threads; ++i) {
-    workers.push_back(std::make_unique<Worker>(&context));
+    workers.push_back(std::make_unique<Worker>(&context, client_tls.get()));
     context.thread_stats.push_back(workers.back()->stats());
     worker_ptrs.push_back(workers.back().get());
   }

@@ -9,11 +9,23 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "server/config.h"
 #include "server/stats.h"
 #include "storage/store.h"
 
 namespace memtwin::server {
+
+// What the protocol needs of client TLS (server/tls.h implements it): "refresh_certs" and the
+// ssl_* lines of "stats". Abstract so the protocol library does not link OpenSSL.
+class TlsControl {
+ public:
+  virtual ~TlsControl() = default;
+  virtual absl::Status Reload() = 0;
+  virtual uint64_t handshake_errors() const = 0;
+  virtual uint64_t new_sessions() const = 0;
+  virtual int64_t last_load_time() const = 0;  // unix seconds
+};
 
 struct ServerContext {
   storage::Store* store = nullptr;
@@ -30,6 +42,8 @@ struct ServerContext {
   // Set when replication is on: the "stats replication" lines, and repcached's MASTER/SLAVE.
   std::function<std::vector<std::pair<std::string, std::string>>()> replication_stats;
   std::function<const char*()> replication_role;
+  // Set when -Z is on.
+  TlsControl* tls = nullptr;
 };
 
 }  // namespace memtwin::server

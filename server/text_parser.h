@@ -86,6 +86,7 @@ enum class Command : uint8_t {
   kQuit,
   kShutdown,
   kCacheMemlimit,
+  kRefreshCerts,
   kStats,
   kLruCrawler,
   kMetaGet,         // mg
@@ -129,6 +130,7 @@ inline constexpr CommandSpec kCommands[] = {
     {"quit", Command::kQuit, 1, kAnyTokens},
     {"shutdown", Command::kShutdown, 1, kAnyTokens},
     {"cache_memlimit", Command::kCacheMemlimit, 2, 3},
+    {"refresh_certs", Command::kRefreshCerts, 1, kAnyTokens},
     {"stats", Command::kStats, 1, kAnyTokens},
     {"lru_crawler", Command::kLruCrawler, 1, kAnyTokens},
     // Meta commands check their own token counts; "me" answers a bare "me" with CLIENT_ERROR.

@@ -177,6 +177,7 @@ class Runner {
   void Verbosity(const TokenizedLine& t);
   Step Shutdown(const TokenizedLine& t);
   void CacheMemlimit(const TokenizedLine& t);
+  void RefreshCerts(const TokenizedLine& t);
   void Stats(const TokenizedLine& t);
   void GeneralStats();
   void SettingsStats();
@@ -282,6 +283,9 @@ Runner::Step Runner::Dispatch(const TokenizedLine& t, Command command, std::stri
       return Shutdown(t);
     case Command::kCacheMemlimit:
       CacheMemlimit(t);
+      break;
+    case Command::kRefreshCerts:
+      RefreshCerts(t);
       break;
     case Command::kStats:
       Stats(t);
@@ -544,6 +548,21 @@ void Runner::Verbosity(const TokenizedLine& t) {
   Reply(out_, noreply, kOk);
 }
 
+// As memcached: "OK" (noreply honoured), or the reason as a bare line even with noreply.
+void Runner::RefreshCerts(const TokenizedLine& t) {
+  if (context_->tls == nullptr) {
+    out_->append("Error TLS not enabled\r\n");
+    return;
+  }
+  const absl::Status s = context_->tls->Reload();
+  if (!s.ok()) {
+    out_->append(s.message().data(), s.message().size());
+    out_->append("\r\n");
+    return;
+  }
+  Reply(out_, t.noreply(), kOk);
+}
+
 Runner::Step Runner::Shutdown(const TokenizedLine& t) {
   if (!config_->enable_shutdown) {
     Reply(out_, false, kShutdownNotEnabled);
@@ -672,6 +691,12 @@ void Runner::GeneralStats() {
   Stat(out_, "hash_power_level", s.hash_power_level);
   Stat(out_, "hash_bytes", s.hash_bytes);
   Stat(out_, "hash_is_expanding", s.hash_is_expanding ? 1u : 0u);
+  if (context_->tls != nullptr) {
+    if (config_->tls.session_cache) Stat(out_, "ssl_new_sessions", context_->tls->new_sessions());
+    Stat(out_, "ssl_handshake_errors", context_->tls->handshake_errors());
+    Stat(out_, "time_since_server_cert_refresh",
+         static_cast<uint64_t>(std::max<int64_t>(0, now - context_->tls->last_load_time())));
+  }
   Stat(out_, "bytes", s.bytes);
   Stat(out_, "curr_items", s.curr_items);
   Stat(out_, "total_items", s.total_items);
@@ -687,8 +712,8 @@ void Runner::GeneralStats() {
 }
 
 // memcached's process_stat_settings, in its order, with memtwin's values; settings memtwin does
-// not have are printed as a memcached without that feature shows them. The EXTSTORE and TLS
-// groups are left out.
+// not have are printed as a memcached without that feature shows them. The EXTSTORE group is
+// left out.
 void Runner::SettingsStats() {
   const Config& c = *config_;
   const storage::StorageOptions& o = c.storage;
@@ -755,6 +780,21 @@ void Runner::SettingsStats() {
   // "stats sizes" always works here (by a walk of the store), as with memcached -o track_sizes.
   Stat(out_, "track_sizes", "yes");
   Stat(out_, "inline_ascii_response", "no");
+  Stat(out_, "ssl_enabled", YesNo(c.tls.enabled));
+  // memcached prints unset paths with printf's "(null)", and unset cipher and CA lists as NULL.
+  const auto or_null = [](const std::string& s, std::string_view absent) {
+    return s.empty() ? absent : std::string_view(s);
+  };
+  Stat(out_, "ssl_chain_cert", or_null(c.tls.chain_cert, "(null)"));
+  Stat(out_, "ssl_key", or_null(c.tls.key, "(null)"));
+  Stat(out_, "ssl_verify_mode", Format(buf, "%d", c.tls.verify_mode));
+  Stat(out_, "ssl_keyformat", uint64_t{1});  // SSL_FILETYPE_PEM
+  Stat(out_, "ssl_ciphers", or_null(c.tls.ciphers, "NULL"));
+  Stat(out_, "ssl_ca_cert", or_null(c.tls.ca_cert, "NULL"));
+  Stat(out_, "ssl_wbuf_size", uint64_t{16384});
+  Stat(out_, "ssl_session_cache", YesNo(c.tls.session_cache));
+  Stat(out_, "ssl_kernel_tls", "no");
+  Stat(out_, "ssl_min_version", c.tls.min_version);
   Stat(out_, "num_napi_ids", "(null)");
   Stat(out_, "memory_file", "(null)");
 }

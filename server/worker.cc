@@ -7,10 +7,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/connection.h"
+#include "server/tls.h"
 
 namespace memtwin::server {
 
-Worker::Worker(ServerContext* context) : context_(context) {}
+Worker::Worker(ServerContext* context, ClientTls* tls) : context_(context), tls_(tls) {}
 
 Worker::~Worker() {
   connections_.clear();
@@ -30,10 +31,10 @@ absl::Status Worker::Start() {
   return absl::OkStatus();
 }
 
-void Worker::AddConnection(int fd) {
+void Worker::AddConnection(int fd, bool tls) {
   {
     absl::MutexLock lock(&mu_);
-    pending_.push_back(fd);
+    pending_.emplace_back(fd, tls);
   }
   event_active(wake_, EV_READ, 0);
 }
@@ -54,20 +55,25 @@ void Worker::Join() {
 void Worker::OnWake(evutil_socket_t, short, void* arg) { static_cast<Worker*>(arg)->DrainQueue(); }
 
 void Worker::DrainQueue() {
-  std::vector<int> fds;
+  std::vector<std::pair<int, bool>> fds;
   bool stopping;
   {
     absl::MutexLock lock(&mu_);
     fds.swap(pending_);
     stopping = stopping_;
   }
-  for (int fd : fds) {
-    if (stopping) {
+  for (const auto& [fd, tls] : fds) {
+    SSL* ssl = nullptr;
+    if (!stopping && tls) {
+      ssl = tls_->NewSession(fd);
+      if (ssl == nullptr) tls_->CountHandshakeError();
+    }
+    if (stopping || (tls && ssl == nullptr)) {
       close(fd);
       context_->curr_connections.fetch_sub(1, std::memory_order_relaxed);
       continue;
     }
-    auto connection = std::make_unique<Connection>(this, fd);
+    auto connection = std::make_unique<Connection>(this, fd, ssl);
     Connection* raw = connection.get();
     if (!raw->Start()) {
       context_->curr_connections.fetch_sub(1, std::memory_order_relaxed);

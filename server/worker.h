@@ -8,6 +8,7 @@
 #include <memory>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -17,23 +18,26 @@
 
 namespace memtwin::server {
 
+class ClientTls;
 class Connection;
 
 class Worker {
  public:
-  explicit Worker(ServerContext* context);
+  // `tls` (may be null) makes the sessions of sockets accepted on TLS listeners.
+  Worker(ServerContext* context, ClientTls* tls);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
   absl::Status Start();
-  // Thread-safe: queues an accepted socket for this worker.
-  void AddConnection(int fd);
+  // Thread-safe: queues an accepted socket for this worker; `tls`: it came in on a TLS listener.
+  void AddConnection(int fd, bool tls);
   // Thread-safe: closes every connection and ends the thread's loop; Join() waits for it.
   void Stop();
   void Join();
 
   ServerContext* context() const { return context_; }
+  ClientTls* tls() const { return tls_; }
   ThreadStats* stats() { return &stats_; }
   event_base* base() const { return base_; }
   // Called by a connection when it is finished; the worker deletes it.
@@ -44,12 +48,13 @@ class Worker {
   void DrainQueue();
 
   ServerContext* const context_;
+  ClientTls* const tls_;
   ThreadStats stats_;
   event_base* base_ = nullptr;
   event* wake_ = nullptr;
   std::thread thread_;
   absl::Mutex mu_;
-  std::vector<int> pending_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::pair<int, bool>> pending_ ABSL_GUARDED_BY(mu_);  // (fd, tls)
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
 };

@@ -142,6 +142,7 @@ bool ServerProcess::Alive() {
   const pid_t r = waitpid(pid_, &status, WNOHANG);
   if (r == pid_) {
     pid_ = -1;
+    exit_status_ = status;
     return false;
   }
   return true;
@@ -170,7 +171,7 @@ bool ServerProcess::Restart(bool wait_for_port) {
 }
 
 int ServerProcess::Stop(std::chrono::milliseconds timeout) {
-  if (pid_ <= 0) return -1;
+  if (pid_ <= 0) return exit_status_;
   kill(pid_, SIGTERM);
   const auto deadline = Clock::now() + timeout;
   while (Clock::now() < deadline) {

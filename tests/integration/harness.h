@@ -47,7 +47,8 @@ class ServerProcess {
   int port() const { return port_; }
   const std::string& unix_path() const { return unix_path_; }
   pid_t pid() const { return pid_; }
-  // SIGTERM and wait up to `timeout`; returns the exit status as from waitpid, or -1.
+  // SIGTERM and wait up to `timeout`; returns the exit status as from waitpid, or -1. A process
+  // that already exited on its own returns the status it exited with.
   int Stop(std::chrono::milliseconds timeout = std::chrono::seconds(5));
   // SIGKILL and reap, at once.
   void Kill();
@@ -61,6 +62,7 @@ class ServerProcess {
  private:
   ServerProcess() = default;
   pid_t pid_ = -1;
+  int exit_status_ = -1;  // as from waitpid, once the process was reaped by Alive()
   int port_ = 0;
   std::vector<std::string> argv_;  // everything after the binary, as spawned
   std::string binary_;

@@ -932,8 +932,9 @@ TEST(TextProtocolTest, StatsSumAllThreads) {
 
 TEST(TextProtocolTest, StatsSettings) {
   Server s;
-  // The lines and order of memcached 1.6.18's "stats settings" (without its EXTSTORE and TLS
-  // groups), with memtwin's values: no LRU maintainer, crawler or slab mover, sizes always on.
+  // The lines and order of memcached 1.6.18's "stats settings" (without its EXTSTORE group;
+  // checked against Debian's build), with memtwin's values: no LRU maintainer, crawler or slab
+  // mover, sizes always on.
   EXPECT_EQ(s.Send("stats settings\r\n"),
             "STAT maxbytes 67108864\r\n"
             "STAT maxconns 1024\r\n"
@@ -987,6 +988,17 @@ TEST(TextProtocolTest, StatsSettings) {
             "STAT read_buf_mem_limit 0\r\n"
             "STAT track_sizes yes\r\n"
             "STAT inline_ascii_response no\r\n"
+            "STAT ssl_enabled no\r\n"
+            "STAT ssl_chain_cert (null)\r\n"
+            "STAT ssl_key (null)\r\n"
+            "STAT ssl_verify_mode 0\r\n"
+            "STAT ssl_keyformat 1\r\n"
+            "STAT ssl_ciphers NULL\r\n"
+            "STAT ssl_ca_cert NULL\r\n"
+            "STAT ssl_wbuf_size 16384\r\n"
+            "STAT ssl_session_cache no\r\n"
+            "STAT ssl_kernel_tls no\r\n"
+            "STAT ssl_min_version tlsv1.2\r\n"
             "STAT num_napi_ids (null)\r\n"
             "STAT memory_file (null)\r\n"
             "END\r\n");

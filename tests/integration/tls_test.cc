@@ -1,0 +1,373 @@
+// Client TLS (-Z and memcached's ssl_* options): real memtwin processes on 127.0.0.1, a real
+// OpenSSL client, certificates made at test time by TestPki. Where memcached 1.6.18 (Debian's
+// build has TLS) must answer the same, the test runs against both.
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "tests/integration/harness.h"
+#include "tests/integration/test_pki.h"
+
+namespace memtwin::testing {
+namespace {
+
+using std::chrono::milliseconds;
+
+int ConnectSocket(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return -1;
+  }
+  // Every read and write gives up after this: a hung server fails the test, not the run.
+  timeval timeout{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
+  return fd;
+}
+
+// A blocking TLS client that verifies the server against `ca` (and its name, 127.0.0.1), and
+// presents `identity` when given.
+class TlsClient {
+ public:
+  static std::unique_ptr<TlsClient> Connect(int port, const std::string& ca,
+                                            const TestPki::KeyPair* identity = nullptr,
+                                            std::string* error = nullptr) {
+    std::unique_ptr<TlsClient> c(new TlsClient());
+    c->context_ = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_verify(c->context_, SSL_VERIFY_PEER, nullptr);
+    SSL_CTX_load_verify_locations(c->context_, ca.c_str(), nullptr);
+    if (identity != nullptr) {
+      SSL_CTX_use_certificate_chain_file(c->context_, identity->cert.c_str());
+      SSL_CTX_use_PrivateKey_file(c->context_, identity->key.c_str(), SSL_FILETYPE_PEM);
+    }
+    c->fd_ = ConnectSocket(port);
+    if (c->fd_ < 0) return nullptr;
+    c->ssl_ = SSL_new(c->context_);
+    SSL_set_fd(c->ssl_, c->fd_);
+    SSL_set1_host(c->ssl_, "127.0.0.1");
+    if (SSL_connect(c->ssl_) != 1) {
+      if (error != nullptr) *error = Errors();
+      return nullptr;
+    }
+    return c;
+  }
+
+  ~TlsClient() {
+    if (ssl_ != nullptr) SSL_free(ssl_);
+    if (fd_ >= 0) close(fd_);
+    SSL_CTX_free(context_);
+  }
+
+  bool Send(const std::string& bytes) {
+    return SSL_write(ssl_, bytes.data(), static_cast<int>(bytes.size())) ==
+           static_cast<int>(bytes.size());
+  }
+
+  // Reads until the bytes end with `terminator`, the server closes, or the 5 s socket deadline.
+  // With TLS 1.3 the server's rejection of our certificate arrives here, on the first read.
+  std::string ReadUntil(const std::string& terminator) {
+    std::string got;
+    char buf[4096];
+    while (got.size() < terminator.size() ||
+           got.compare(got.size() - terminator.size(), terminator.size(), terminator) != 0) {
+      const int n = SSL_read(ssl_, buf, sizeof(buf));
+      if (n <= 0) break;
+      got.append(buf, static_cast<size_t>(n));
+    }
+    return got;
+  }
+
+  std::string Call(const std::string& request, const std::string& terminator = "\r\n") {
+    if (!Send(request)) return "";
+    return ReadUntil(terminator);
+  }
+
+  // The server certificate's subject common name.
+  std::string PeerName() {
+    X509* cert = SSL_get1_peer_certificate(ssl_);
+    if (cert == nullptr) return "";
+    char name[256] = {};
+    X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, name, sizeof(name));
+    X509_free(cert);
+    return name;
+  }
+
+  static std::string Errors() {
+    std::string text;
+    unsigned long code;
+    while ((code = ERR_get_error()) != 0) {
+      char buf[256];
+      ERR_error_string_n(code, buf, sizeof(buf));
+      text += std::string(buf) + "\n";
+    }
+    return text;
+  }
+
+ private:
+  TlsClient() = default;
+  SSL_CTX* context_ = nullptr;
+  SSL* ssl_ = nullptr;
+  int fd_ = -1;
+};
+
+// The value of one "STAT name value" line, or "" when absent.
+std::string StatValue(const std::string& stats, const std::string& name) {
+  const std::string prefix = "STAT " + name + " ";
+  const size_t at = stats.find(prefix);
+  if (at == std::string::npos) return "";
+  const size_t start = at + prefix.size();
+  return stats.substr(start, stats.find("\r\n", start) - start);
+}
+
+class TlsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    pki_ = TestPki::Create();
+    ASSERT_NE(pki_, nullptr);
+    server_cert_ = pki_->Issue("server");
+    ASSERT_FALSE(server_cert_.cert.empty());
+  }
+
+  std::vector<std::string> TlsArgs(const std::string& extra_options = "") const {
+    std::string options = "ssl_chain_cert=" + server_cert_.cert + ",ssl_key=" + server_cert_.key;
+    if (!extra_options.empty()) options += "," + extra_options;
+    return {"-Z", "-o", options};
+  }
+
+  // The TLS port accepts TCP at once, so "started" means a handshake works.
+  std::unique_ptr<ServerProcess> Start(const std::string& binary, std::vector<std::string> args) {
+    auto server = ServerProcess::Start(binary, args);
+    if (server == nullptr) ADD_FAILURE() << binary << " did not start";
+    return server;
+  }
+
+  std::unique_ptr<TestPki> pki_;
+  TestPki::KeyPair server_cert_;
+};
+
+TEST_F(TlsTest, StoresAndReadsOverTlsLikeMemcached) {
+  for (const std::string& binary : {MemtwinBinary(), MemcachedBinary()}) {
+    SCOPED_TRACE(binary);
+    auto server = Start(binary, TlsArgs());
+    ASSERT_NE(server, nullptr);
+    std::string error;
+    auto c = TlsClient::Connect(server->port(), pki_->ca_cert(), nullptr, &error);
+    ASSERT_NE(c, nullptr) << error;
+    EXPECT_EQ(c->PeerName(), "server");
+    EXPECT_EQ(c->Call("set k 7 0 5\r\nhello\r\n"), "STORED\r\n");
+    EXPECT_EQ(c->Call("get k\r\n", "END\r\n"), "VALUE k 7 5\r\nhello\r\nEND\r\n");
+    // A large value crosses many TLS records and partial writes.
+    const std::string big(900 * 1024, 'x');
+    EXPECT_EQ(c->Call("set big 0 0 " + std::to_string(big.size()) + "\r\n" + big + "\r\n"),
+              "STORED\r\n");
+    EXPECT_EQ(c->Call("get big\r\n", "END\r\n"),
+              "VALUE big 0 " + std::to_string(big.size()) + "\r\n" + big + "\r\nEND\r\n");
+    const std::string settings = c->Call("stats settings\r\n", "END\r\n");
+    EXPECT_EQ(StatValue(settings, "ssl_enabled"), "yes");
+    EXPECT_EQ(StatValue(settings, "ssl_chain_cert"), server_cert_.cert);
+    EXPECT_EQ(StatValue(settings, "ssl_verify_mode"), "0");
+    EXPECT_EQ(StatValue(settings, "ssl_min_version"), "tlsv1.2");
+    const std::string stats = c->Call("stats\r\n", "END\r\n");
+    EXPECT_NE(StatValue(stats, "ssl_handshake_errors"), "");
+    EXPECT_NE(StatValue(stats, "time_since_server_cert_refresh"), "");
+  }
+}
+
+TEST_F(TlsTest, PlainTextOnATlsPortClosesThatConnectionOnlyAndIsCounted) {
+  for (const std::string& binary : {MemtwinBinary(), MemcachedBinary()}) {
+    SCOPED_TRACE(binary);
+    auto server = Start(binary, TlsArgs());
+    ASSERT_NE(server, nullptr);
+    auto good = TlsClient::Connect(server->port(), pki_->ca_cert());
+    ASSERT_NE(good, nullptr);
+    const uint64_t errors_before =
+        std::stoull(StatValue(good->Call("stats\r\n", "END\r\n"), "ssl_handshake_errors"));
+    auto plain = Client::ConnectTcp(server->port());
+    ASSERT_NE(plain, nullptr);
+    ASSERT_TRUE(plain->Send("set k 0 0 1\r\nx\r\nget k\r\n"));
+    EXPECT_TRUE(plain->WaitForClose());
+    EXPECT_EQ(good->Call("get k\r\n", "END\r\n"), "END\r\n");  // nothing was stored
+    const uint64_t errors_after =
+        std::stoull(StatValue(good->Call("stats\r\n", "END\r\n"), "ssl_handshake_errors"));
+    EXPECT_EQ(errors_after, errors_before + 1);
+  }
+}
+
+TEST_F(TlsTest, NotlsListenerServesPlainTextBesideTheTlsPort) {
+  const int plain_port = FreePort();
+  auto server = Start(MemtwinBinary(), [&] {
+    auto args = TlsArgs();
+    args.insert(args.end(), {"-l", "notls:127.0.0.1:" + std::to_string(plain_port)});
+    return args;
+  }());
+  ASSERT_NE(server, nullptr);
+  auto plain = Client::ConnectTcp(plain_port);
+  ASSERT_NE(plain, nullptr);
+  EXPECT_EQ(plain->Call("set k 0 0 2\r\nhi\r\n"), "STORED\r\n");
+  auto tls = TlsClient::Connect(server->port(), pki_->ca_cert());
+  ASSERT_NE(tls, nullptr);
+  EXPECT_EQ(tls->Call("get k\r\n", "END\r\n"), "VALUE k 0 2\r\nhi\r\nEND\r\n");
+}
+
+TEST_F(TlsTest, ClientThatDistrustsTheServerCaFailsItsHandshake) {
+  auto server = Start(MemtwinBinary(), TlsArgs());
+  ASSERT_NE(server, nullptr);
+  std::string error;
+  EXPECT_EQ(TlsClient::Connect(server->port(), pki_->other_ca_cert(), nullptr, &error), nullptr);
+  EXPECT_NE(error.find("certificate verify failed"), std::string::npos) << error;
+}
+
+TEST_F(TlsTest, ExpiredServerCertificateIsRejectedByTheClient) {
+  server_cert_ = pki_->Issue("expired-server", /*by_other_ca=*/false, /*expired=*/true);
+  ASSERT_FALSE(server_cert_.cert.empty());
+  auto server = Start(MemtwinBinary(), TlsArgs());
+  ASSERT_NE(server, nullptr);
+  std::string error;
+  EXPECT_EQ(TlsClient::Connect(server->port(), pki_->ca_cert(), nullptr, &error), nullptr);
+  EXPECT_NE(error.find("certificate verify failed"), std::string::npos) << error;
+}
+
+// ssl_verify_mode=2 (require): only clients with a certificate from ssl_ca_cert get in. With
+// TLS 1.3 the client learns of the rejection on its first read, so every case does a request.
+TEST_F(TlsTest, RequiredClientCertificatesAreCheckedAgainstTheCa) {
+  auto server = Start(MemtwinBinary(), TlsArgs("ssl_verify_mode=2,ssl_ca_cert=" + pki_->ca_cert()));
+  ASSERT_NE(server, nullptr);
+  const TestPki::KeyPair good = pki_->Issue("client");
+  const TestPki::KeyPair foreign = pki_->Issue("foreign-client", /*by_other_ca=*/true);
+  const TestPki::KeyPair expired = pki_->Issue("expired-client", false, /*expired=*/true);
+  ASSERT_FALSE(good.cert.empty() || foreign.cert.empty() || expired.cert.empty());
+
+  auto trusted = TlsClient::Connect(server->port(), pki_->ca_cert(), &good);
+  ASSERT_NE(trusted, nullptr);
+  EXPECT_EQ(trusted->Call("version\r\n").rfind("VERSION ", 0), 0u);
+  const uint64_t errors_before =
+      std::stoull(StatValue(trusted->Call("stats\r\n", "END\r\n"), "ssl_handshake_errors"));
+
+  const TestPki::KeyPair* rejected[] = {nullptr, &foreign, &expired};
+  for (const TestPki::KeyPair* identity : rejected) {
+    SCOPED_TRACE(identity == nullptr ? "no certificate" : identity->cert);
+    auto c = TlsClient::Connect(server->port(), pki_->ca_cert(), identity);
+    if (c != nullptr) {
+      EXPECT_EQ(c->Call("version\r\n"), "");
+    }
+  }
+  const uint64_t errors_after =
+      std::stoull(StatValue(trusted->Call("stats\r\n", "END\r\n"), "ssl_handshake_errors"));
+  EXPECT_EQ(errors_after, errors_before + 3);
+  EXPECT_EQ(trusted->Call("version\r\n").rfind("VERSION ", 0), 0u);
+}
+
+TEST_F(TlsTest, RefreshCertsSwapsCertificatesForNewConnectionsOnly) {
+  // The server reads its certificate from fixed paths that the test overwrites.
+  const std::string cert = pki_->dir() + "/live.pem", key = pki_->dir() + "/live.key";
+  std::filesystem::copy_file(server_cert_.cert, cert);
+  std::filesystem::copy_file(server_cert_.key, key);
+  server_cert_ = {cert, key};
+  auto server = Start(MemtwinBinary(), TlsArgs());
+  ASSERT_NE(server, nullptr);
+  auto before = TlsClient::Connect(server->port(), pki_->ca_cert());
+  ASSERT_NE(before, nullptr);
+  EXPECT_EQ(before->PeerName(), "server");
+
+  const TestPki::KeyPair renewed = pki_->Issue("renewed");
+  ASSERT_FALSE(renewed.cert.empty());
+  std::filesystem::copy_file(renewed.cert, cert, std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(renewed.key, key, std::filesystem::copy_options::overwrite_existing);
+  EXPECT_EQ(before->Call("refresh_certs\r\n"), "OK\r\n");
+  EXPECT_EQ(before->Call("refresh_certs noreply\r\nversion\r\n").rfind("VERSION ", 0), 0u);
+  auto after = TlsClient::Connect(server->port(), pki_->ca_cert());
+  ASSERT_NE(after, nullptr);
+  EXPECT_EQ(after->PeerName(), "renewed");
+  EXPECT_EQ(before->Call("version\r\n").rfind("VERSION ", 0), 0u);  // still served
+
+  // A broken key file: refresh fails with memcached's message and the running certificate stays.
+  std::ofstream(key, std::ios::trunc) << "not a key\n";
+  const std::string reply = before->Call("refresh_certs\r\n");
+  EXPECT_EQ(reply.rfind("Error loading the key: " + key + " : ", 0), 0u) << reply;
+  auto still = TlsClient::Connect(server->port(), pki_->ca_cert());
+  ASSERT_NE(still, nullptr);
+  EXPECT_EQ(still->PeerName(), "renewed");
+}
+
+TEST_F(TlsTest, RefreshCertsWithoutTlsAnswersLikeMemcached) {
+  for (const std::string& binary : {MemtwinBinary(), MemcachedBinary()}) {
+    SCOPED_TRACE(binary);
+    auto server = Start(binary, {});
+    ASSERT_NE(server, nullptr);
+    auto c = Client::ConnectTcp(server->port());
+    ASSERT_NE(c, nullptr);
+    EXPECT_EQ(c->Call("refresh_certs\r\nrefresh_certs noreply\r\nversion\r\n", "VERSION "),
+              "Error TLS not enabled\r\nError TLS not enabled\r\nVERSION ");
+  }
+}
+
+// A client that stalls half-way through its handshake must not hold up the worker: with one
+// worker thread, other clients are still served at once.
+TEST_F(TlsTest, StalledHandshakeDoesNotBlockTheWorker) {
+  auto server = Start(MemtwinBinary(), [&] {
+    auto args = TlsArgs();
+    args.insert(args.end(), {"-t", "1"});
+    return args;
+  }());
+  ASSERT_NE(server, nullptr);
+  const int silent = ConnectSocket(server->port());  // connects, never says hello
+  ASSERT_GE(silent, 0);
+  const int partial = ConnectSocket(server->port());  // a TLS record header, then nothing
+  ASSERT_GE(partial, 0);
+  ASSERT_EQ(write(partial, "\x16\x03\x01\x02\x00", 5), 5);
+  std::this_thread::sleep_for(milliseconds(100));
+  const auto start = std::chrono::steady_clock::now();
+  auto c = TlsClient::Connect(server->port(), pki_->ca_cert());
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->Call("version\r\n").rfind("VERSION ", 0), 0u);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  close(silent);
+  close(partial);
+}
+
+TEST_F(TlsTest, StartupRefusesMissingOrBrokenCertificates) {
+  auto no_cert =
+      ServerProcess::Start(MemtwinBinary(), {"-Z"}, {.wait_for_port = false, .stderr_path = ""});
+  ASSERT_NE(no_cert, nullptr);
+  EXPECT_FALSE(no_cert->WaitForPort(std::chrono::seconds(3)));
+  int status = no_cert->Stop();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 64) << status;
+
+  const std::string log = pki_->dir() + "/stderr.log";
+  auto missing = ServerProcess::Start(MemtwinBinary(),
+                                      {"-Z", "-o", "ssl_chain_cert=" + pki_->dir() + "/absent.pem"},
+                                      {.wait_for_port = false, .stderr_path = log});
+  ASSERT_NE(missing, nullptr);
+  EXPECT_FALSE(missing->WaitForPort(std::chrono::seconds(3)));
+  status = missing->Stop();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << status;
+  std::ifstream in(log);
+  const std::string text(std::istreambuf_iterator<char>(in), {});
+  EXPECT_NE(text.find("Error loading the certificate chain: " + pki_->dir() + "/absent.pem"),
+            std::string::npos)
+      << text;
+}
+
+}  // namespace
+}  // namespace memtwin::testing

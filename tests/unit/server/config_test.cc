@@ -1,0 +1,165 @@
+// The command line: memcached's flags, memtwin's replication and TLS flags, and the messages for
+// the bad ones.
+#include "server/config.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace memtwin::server {
+namespace {
+
+absl::StatusOr<ParsedCommandLine> Parse(std::vector<std::string> args) {
+  args.insert(args.begin(), "memtwin");
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  return ParseCommandLine(static_cast<int>(args.size()), argv.data());
+}
+
+std::string ErrorOf(std::vector<std::string> args) {
+  auto parsed = Parse(std::move(args));
+  return parsed.ok() ? "" : std::string(parsed.status().message());
+}
+
+TEST(ConfigTest, MemcachedDefaults) {
+  auto parsed = Parse({});
+  ASSERT_TRUE(parsed.ok());
+  const Config& c = parsed->config;
+  EXPECT_EQ(c.port, 11211);
+  EXPECT_EQ(c.threads, 4);
+  EXPECT_EQ(c.max_connections, 1024);
+  EXPECT_EQ(c.storage.memory_limit, 64u << 20);
+  EXPECT_FALSE(c.tls.enabled);
+  EXPECT_FALSE(c.peer_tls.enabled);
+  EXPECT_EQ(c.replication.listen_port, 11212);
+  EXPECT_TRUE(c.replication.secret.empty());
+}
+
+TEST(ConfigTest, ClientTlsOptionsAsMemcached) {
+  auto parsed = Parse({"-Z", "-o",
+                       "ssl_chain_cert=/c.pem,ssl_key=/k.pem,ssl_ca_cert=/ca.pem,"
+                       "ssl_verify_mode=2,ssl_min_version=tlsv1.3,ssl_ciphers=HIGH,"
+                       "ssl_session_cache,ssl_wbuf_size=32"});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  const TlsOptions& t = parsed->config.tls;
+  EXPECT_TRUE(t.enabled);
+  EXPECT_EQ(t.chain_cert, "/c.pem");
+  EXPECT_EQ(t.key, "/k.pem");
+  EXPECT_EQ(t.ca_cert, "/ca.pem");
+  EXPECT_EQ(t.verify_mode, 2);
+  EXPECT_EQ(t.min_version, "tlsv1.3");
+  EXPECT_EQ(t.ciphers, "HIGH");
+  EXPECT_TRUE(t.session_cache);
+}
+
+TEST(ConfigTest, TlsKeyDefaultsToTheChainFile) {
+  auto parsed = Parse({"-Z", "-o", "ssl_chain_cert=/both.pem"});
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->config.tls.key, "/both.pem");
+}
+
+TEST(ConfigTest, BadTlsOptionsAreRefused) {
+  EXPECT_NE(ErrorOf({"-Z"}).find("ssl_chain_cert"), std::string::npos);
+  EXPECT_NE(ErrorOf({"-o", "ssl_verify_mode=4"}).find("ssl_verify_mode"), std::string::npos);
+  EXPECT_NE(ErrorOf({"-o", "ssl_min_version=sslv3"}).find("ssl_min_version"), std::string::npos);
+  EXPECT_NE(ErrorOf({"-o", "ssl_keyformat=DER"}).find("PEM"), std::string::npos);
+}
+
+TEST(ConfigTest, ListenAddressForms) {
+  ListenAddress a = ParseListenAddress("notls:127.0.0.1:11300");
+  EXPECT_TRUE(a.tls_opt_out);
+  EXPECT_EQ(a.host, "127.0.0.1");
+  EXPECT_EQ(a.port, "11300");
+  a = ParseListenAddress("[::1]:11301");
+  EXPECT_FALSE(a.tls_opt_out);
+  EXPECT_EQ(a.host, "::1");
+  EXPECT_EQ(a.port, "11301");
+  a = ParseListenAddress("::1");  // a bare IPv6 address has more than one colon
+  EXPECT_EQ(a.host, "::1");
+  EXPECT_EQ(a.port, "");
+  a = ParseListenAddress("10.0.0.5");
+  EXPECT_EQ(a.host, "10.0.0.5");
+  EXPECT_EQ(a.port, "");
+}
+
+TEST(ConfigTest, ReplicationListensOnTheFirstClientAddress) {
+  auto parsed = Parse({"-l", "notls:10.1.2.3:11300,127.0.0.1"});
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->config.replication.listen_address, "10.1.2.3");
+}
+
+TEST(ConfigTest, ReplTlsFallsBackToTheClientFiles) {
+  auto parsed = Parse({"--repl-tls", "-o", "ssl_chain_cert=/c.pem,ssl_key=/k.pem,ssl_ca_cert=/ca"});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_TRUE(parsed->config.peer_tls.enabled);
+  EXPECT_EQ(parsed->config.peer_tls.cert, "/c.pem");
+  EXPECT_EQ(parsed->config.peer_tls.key, "/k.pem");
+  EXPECT_EQ(parsed->config.peer_tls.ca, "/ca");
+
+  parsed = Parse(
+      {"--repl-tls", "--repl-tls-cert=/node.pem", "--repl-tls-ca=/pca", "--repl-tls-name=node-b"});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->config.peer_tls.key, "/node.pem");
+  EXPECT_EQ(parsed->config.replication.tls_peer_name, "node-b");
+}
+
+TEST(ConfigTest, ReplTlsNeedsACertificateAndACa) {
+  EXPECT_NE(ErrorOf({"--repl-tls"}).find("--repl-tls needs"), std::string::npos);
+  EXPECT_NE(ErrorOf({"--repl-tls", "--repl-tls-cert=/c.pem"}).find("--repl-tls needs"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf({"--repl-tls-ca=/ca"}).find("need --repl-tls"), std::string::npos);
+}
+
+class SecretFileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char path[] = "/tmp/memtwin-secret-XXXXXX";
+    const int fd = mkstemp(path);
+    ASSERT_GE(fd, 0);
+    close(fd);
+    path_ = path;
+  }
+  void TearDown() override { unlink(path_.c_str()); }
+  void Write(const std::string& contents) { std::ofstream(path_, std::ios::trunc) << contents; }
+  std::string path_;
+};
+
+TEST_F(SecretFileTest, TrailingWhitespaceIsNotPartOfTheSecret) {
+  Write("0123456789abcdef0123\n");
+  auto parsed = Parse({"--repl-secret-file", path_});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->config.replication.secret, "0123456789abcdef0123");
+}
+
+TEST_F(SecretFileTest, ShortEmptyOrMissingSecretsAreRefused) {
+  Write("too short\n");
+  EXPECT_NE(ErrorOf({"--repl-secret-file", path_}).find("at least 16 bytes"), std::string::npos);
+  Write("");
+  EXPECT_NE(ErrorOf({"--repl-secret-file", path_}).find("at least 16 bytes"), std::string::npos);
+  EXPECT_NE(ErrorOf({"--repl-secret-file", path_ + ".absent"}).find("cannot read"),
+            std::string::npos);
+}
+
+TEST(ConfigTest, UsageGroupsMemcachedReplicationAndTlsFlags) {
+  const std::string usage = UsageText();
+  const size_t memcached = usage.find("memcached options:");
+  const size_t replication = usage.find("replication options:");
+  const size_t tls = usage.find("TLS and peer authentication options:");
+  ASSERT_NE(memcached, std::string::npos);
+  ASSERT_NE(replication, std::string::npos);
+  ASSERT_NE(tls, std::string::npos);
+  EXPECT_LT(memcached, replication);
+  EXPECT_LT(replication, tls);
+  EXPECT_GT(usage.find("-Z, --enable-ssl"), tls);
+  EXPECT_GT(usage.find("--repl-secret-file"), tls);
+  EXPECT_LT(usage.find("-p, --port"), replication);
+}
+
+}  // namespace
+}  // namespace memtwin::server

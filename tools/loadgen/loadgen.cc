@@ -4,9 +4,14 @@
 //
 //   loadgen --port 11211 --connections 50 --threads 2 --duration 10 --get-ratio 0.9
 //           --keys 100000 --value-size 100 --multiget 1 --pipeline 1 [--prefill] [--rate OPS]
+//           [--tls]
+//
+// --tls speaks TLS (as with memcached -Z) without verifying the server: it measures the cost of
+// encryption, not of a PKI.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/ssl.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -14,6 +19,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -39,6 +45,35 @@ struct Options {
   int pipeline = 1;
   bool prefill = false;
   double rate = 0;  // total requests per second; 0 = as fast as replies come back
+  bool tls = false;
+};
+
+// One connection's byte stream: the socket, or TLS over it. Blocking; the event loop waits for
+// readability first, and a TLS read never spans more than the record that made the socket
+// readable (OpenSSL reads no further ahead by default).
+struct Stream {
+  int fd = -1;
+  SSL* ssl = nullptr;
+
+  ssize_t Recv(char* buf, size_t size) const {
+    if (ssl == nullptr) return recv(fd, buf, size, 0);
+    return SSL_read(ssl, buf, static_cast<int>(size));
+  }
+  bool SendAll(const std::string& data) const {
+    size_t off = 0;
+    while (off < data.size()) {
+      const ssize_t n = ssl != nullptr
+                            ? SSL_write(ssl, data.data() + off, static_cast<int>(data.size() - off))
+                            : send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      off += static_cast<size_t>(n);
+    }
+    return true;
+  }
+  void Close() {
+    if (ssl != nullptr) SSL_free(ssl);
+    close(fd);
+  }
 };
 
 struct ThreadResult {
@@ -63,29 +98,29 @@ void AppendSet(std::string* out, long key, const std::string& value, const char*
   out->append("\r\n");
 }
 
-int Connect(const Options& o) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+Stream Connect(const Options& o) {
+  Stream stream;
+  stream.fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(o.port));
   inet_pton(AF_INET, o.host.c_str(), &addr.sin_addr);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+  if (connect(stream.fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     std::perror("connect");
     std::exit(2);
   }
   const int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  return fd;
-}
-
-bool SendAll(int fd, const std::string& data) {
-  size_t off = 0;
-  while (off < data.size()) {
-    const ssize_t n = send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
-    if (n <= 0) return false;
-    off += static_cast<size_t>(n);
+  setsockopt(stream.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  if (o.tls) {
+    static SSL_CTX* const context = SSL_CTX_new(TLS_client_method());
+    stream.ssl = SSL_new(context);
+    SSL_set_fd(stream.ssl, stream.fd);
+    if (SSL_connect(stream.ssl) != 1) {
+      std::fprintf(stderr, "TLS handshake with %s:%d failed\n", o.host.c_str(), o.port);
+      std::exit(2);
+    }
   }
-  return true;
+  return stream;
 }
 
 // Counts complete replies at the front of `buf`, erasing them. Returns replies and errors seen.
@@ -112,7 +147,7 @@ void ConsumeReplies(std::string* buf, int* replies, uint64_t* errors) {
 }
 
 struct Conn {
-  int fd;
+  Stream stream;
   int outstanding = 0;
   bool waiting = false;  // paced: the next batch is due at next_send
   SteadyClock::time_point next_send;
@@ -144,14 +179,14 @@ void RunThread(const Options& o, int connections, uint64_t seed, SteadyClock::ti
     }
     c.outstanding = o.pipeline;
     c.sent_at = SteadyClock::now();
-    return SendAll(c.fd, batch);
+    return c.stream.SendAll(batch);
   };
   for (Conn& c : conns) {
-    c.fd = Connect(o);
+    c.stream = Connect(o);
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.ptr = &c;
-    epoll_ctl(ep, EPOLL_CTL_ADD, c.fd, &ev);
+    epoll_ctl(ep, EPOLL_CTL_ADD, c.stream.fd, &ev);
     if (!send_batch(c)) ++result->errors;
   }
   std::vector<epoll_event> events(static_cast<size_t>(connections));
@@ -173,7 +208,7 @@ void RunThread(const Options& o, int connections, uint64_t seed, SteadyClock::ti
     const int n = epoll_wait(ep, events.data(), connections, o.rate > 0 ? 1 : 100);
     for (int i = 0; i < n; ++i) {
       Conn& c = *static_cast<Conn*>(events[static_cast<size_t>(i)].data.ptr);
-      const ssize_t r = recv(c.fd, buf, sizeof(buf), 0);
+      const ssize_t r = c.stream.Recv(buf, sizeof(buf));
       if (r <= 0) {
         std::fprintf(stderr, "server closed a connection\n");
         std::exit(2);
@@ -200,36 +235,37 @@ void RunThread(const Options& o, int connections, uint64_t seed, SteadyClock::ti
       }
     }
   }
-  for (Conn& c : conns) close(c.fd);
+  for (Conn& c : conns) c.stream.Close();
   close(ep);
 }
 
 void Prefill(const Options& o) {
-  const int fd = Connect(o);
+  Stream stream = Connect(o);
   const std::string value(static_cast<size_t>(o.value_size), 'x');
   std::string batch;
   for (long i = 0; i < o.keys; ++i) {
     AppendSet(&batch, i, value, " noreply");
     if (batch.size() > 65536) {
-      SendAll(fd, batch);
+      stream.SendAll(batch);
       batch.clear();
     }
   }
   batch += "version\r\n";
-  SendAll(fd, batch);
+  stream.SendAll(batch);
   std::string in;
   char buf[4096];
   while (in.find("\r\n") == std::string::npos) {
-    const ssize_t r = recv(fd, buf, sizeof(buf), 0);
+    const ssize_t r = stream.Recv(buf, sizeof(buf));
     if (r <= 0) break;
     in.append(buf, static_cast<size_t>(r));
   }
-  close(fd);
+  stream.Close();
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  signal(SIGPIPE, SIG_IGN);  // a server that goes away is reported, not fatal
   Options o;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
@@ -264,6 +300,8 @@ int main(int argc, char** argv) {
       o.prefill = true;
     else if (flag == "--rate")
       o.rate = std::atof(next());
+    else if (flag == "--tls")
+      o.tls = true;
     else {
       std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
       return 64;

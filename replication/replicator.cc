@@ -2,9 +2,12 @@
 
 #include <arpa/inet.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -13,6 +16,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "replication/link_auth.h"
 
 namespace memtwin::replication {
 namespace {
@@ -30,12 +34,67 @@ constexpr size_t kSnapshotGroupsPerStep = 64;
 constexpr timeval kLogPollInterval{0, 200};
 // Acknowledge received mutations once this many bytes are unacknowledged (and on every tick).
 constexpr uint64_t kAckEveryBytes = 64u << 10;
+// Before the peer's HELLO only small handshake frames are due: a stranger cannot make us buffer
+// a megabyte-sized frame on a connection that has proven nothing.
+constexpr uint32_t kMaxHandshakeFrame = 1024;
 
 // Mutations are small and latency matters: without this, Nagle holds a lone write back until
 // the peer's delayed ACK, tens of milliseconds.
 void SetNoDelay(evutil_socket_t fd) {
   const int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+bool IsIpLiteral(const std::string& name) {
+  unsigned char addr[sizeof(in6_addr)];
+  return inet_pton(AF_INET, name.c_str(), addr) == 1 ||
+         inet_pton(AF_INET6, name.c_str(), addr) == 1;
+}
+
+std::string OpenSslReason(unsigned long code) {
+  char buf[256];
+  ERR_error_string_n(code, buf, sizeof(buf));
+  return buf;
+}
+
+// This thread's OpenSSL error queue as one line, then cleared.
+std::string ThreadOpenSslErrors() {
+  std::string text;
+  unsigned long code;
+  while ((code = ERR_get_error()) != 0) {
+    if (!text.empty()) text += "; ";
+    text += OpenSslReason(code);
+  }
+  return text.empty() ? "unknown error" : text;
+}
+
+// What a TLS bufferevent collected about its failure: OpenSSL's reasons and the certificate
+// verification result. Empty for a plain bufferevent or when OpenSSL had nothing to say.
+std::string TlsErrors(bufferevent* bev) {
+  std::vector<unsigned long> codes;  // libevent hands them out last first
+  unsigned long code;
+  while ((code = bufferevent_get_openssl_error(bev)) != 0) {
+    // libevent also queues SSL_get_error()'s small codes (e.g. SSL_ERROR_SYSCALL): not reasons.
+    if (ERR_GET_LIB(code) != 0) codes.push_back(code);
+  }
+  std::string text;
+  for (auto it = codes.rbegin(); it != codes.rend(); ++it) {
+    if (!text.empty()) text += "; ";
+    text += OpenSslReason(*it);
+  }
+  SSL* ssl = bufferevent_openssl_get_ssl(bev);
+  const long verify = ssl != nullptr ? SSL_get_verify_result(ssl) : X509_V_OK;
+  if (verify != X509_V_OK) {
+    text = absl::StrCat(text, text.empty() ? "" : " ",
+                        "(certificate: ", X509_verify_cert_error_string(verify), ")");
+  }
+  return text;
+}
+
+std::string SubjectOf(X509* cert) {
+  char buf[256];
+  X509_NAME_oneline(X509_get_subject_name(cert), buf, sizeof(buf));
+  return buf;
 }
 
 uint64_t RandomU64() {
@@ -52,6 +111,11 @@ struct Replicator::Link {
   bool outgoing;
   LinkState state;
   std::string address;
+  uint64_t opened_ms = 0;  // when the current handshake phase began (dial, or transport ready)
+  AuthStep auth_step = AuthStep::kAwaitChallenge;
+  std::string own_nonce;   // the nonce this side sent
+  std::string peer_nonce;  // the nonce the peer sent
+  std::string binding;     // TLS keying material the MACs cover; empty without TLS
   Hello peer;
   bool hello_received = false;
   bool peer_synced = false;  // the peer's SNAPSHOT_END arrived
@@ -178,18 +242,79 @@ void Replicator::Stop(std::chrono::milliseconds drain) {
 
 void Replicator::Dial() {
   if (dialing_ || active_ != nullptr) return;
-  bufferevent* bev = bufferevent_socket_new(base_, -1, BEV_OPT_CLOSE_ON_FREE);
+  bufferevent* bev = NewBufferevent(-1, true);
+  if (bev == nullptr) {
+    // As a peer that does not answer (DropLink): serve alone, unless a sync broke off, and
+    // try again later.
+    bool interrupted;
+    {
+      absl::MutexLock lock(&mu_);
+      interrupted = sync_interrupted_;
+    }
+    if (!interrupted) MarkReady(false);
+    UpdateListening();
+    ScheduleRetry();
+    return;
+  }
   dialing_ = true;
   AddLink(bev, true);
   Link* link = links_.back().get();
   link->state = LinkState::kConnecting;
+  link->opened_ms = NowMs();
   link->address = absl::StrCat(options_.peer_host, ":", options_.peer_port);
   const timeval timeout{options_.timeout_ms / 1000, (options_.timeout_ms % 1000) * 1000};
   bufferevent_set_timeouts(bev, nullptr, &timeout);
   if (bufferevent_socket_connect_hostname(bev, nullptr, AF_UNSPEC, options_.peer_host.c_str(),
                                           options_.peer_port) != 0) {
     DropLink(link, "cannot start connecting");
+    return;
   }
+  // Before the TLS handshake, whose small messages would otherwise wait for delayed ACKs.
+  const evutil_socket_t fd = bufferevent_getfd(bev);
+  if (fd >= 0) SetNoDelay(fd);
+}
+
+// A plain socket bufferevent, or a TLS one (client side when dialling, server side when
+// accepting) when the link is configured for TLS. Null on failure, with `fd` closed.
+bufferevent* Replicator::NewBufferevent(evutil_socket_t fd, bool outgoing) {
+  if (options_.tls_context == nullptr) {
+    bufferevent* bev = bufferevent_socket_new(base_, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (bev == nullptr && fd >= 0) evutil_closesocket(fd);
+    return bev;
+  }
+  SSL* ssl = SSL_new(options_.tls_context);
+  if (ssl == nullptr) {
+    Log(absl::StrCat("cannot create a TLS session: ", ThreadOpenSslErrors()));
+    if (fd >= 0) evutil_closesocket(fd);
+    return nullptr;
+  }
+  // Our frames carry their own lengths and a cut inside one is already caught, so a peer that
+  // closes without close_notify (every memtwin does) is an ordinary end of the connection.
+  SSL_set_options(ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
+  const std::string& name = options_.tls_peer_name;
+  if (outgoing && !name.empty()) {
+    // Checked by OpenSSL during the handshake (an IP literal against IP SANs). SNI is for host
+    // names only (RFC 6066).
+    if (SSL_set1_host(ssl, name.c_str()) != 1 ||
+        (!IsIpLiteral(name) && SSL_set_tlsext_host_name(ssl, name.c_str()) != 1)) {
+      Log(absl::StrCat("cannot set --repl-tls-name ", name, ": ", ThreadOpenSslErrors()));
+      SSL_free(ssl);
+      if (fd >= 0) evutil_closesocket(fd);
+      return nullptr;
+    }
+  }
+  // With BEV_OPT_CLOSE_ON_FREE the bufferevent owns the SSL (and the socket) from here on, and
+  // frees the SSL itself if it cannot be created.
+  bufferevent* bev = bufferevent_openssl_socket_new(
+      base_, fd, ssl, outgoing ? BUFFEREVENT_SSL_CONNECTING : BUFFEREVENT_SSL_ACCEPTING,
+      BEV_OPT_CLOSE_ON_FREE);
+  if (bev == nullptr) {
+    Log("cannot create a TLS bufferevent");
+    if (fd >= 0) evutil_closesocket(fd);
+    return nullptr;
+  }
+  bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+  return bev;
 }
 
 void Replicator::AddLink(bufferevent* bev, bool outgoing) {
@@ -198,7 +323,7 @@ void Replicator::AddLink(bufferevent* bev, bool outgoing) {
   link->bev = bev;
   link->outgoing = outgoing;
   link->state = LinkState::kHandshaking;
-  link->last_rx_ms = NowMs();
+  link->last_rx_ms = link->opened_ms = NowMs();
   bufferevent_setcb(bev, &Replicator::OnRead, &Replicator::OnWrite, &Replicator::OnEvent,
                     link.get());
   bufferevent_setwatermark(bev, EV_WRITE, kLowWater, 0);
@@ -217,8 +342,10 @@ void Replicator::SendHello(Link* link) {
 void Replicator::OnAccept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int, void* arg) {
   auto* self = static_cast<Replicator*>(arg);
   SetNoDelay(fd);
-  bufferevent* bev = bufferevent_socket_new(self->base_, fd, BEV_OPT_CLOSE_ON_FREE);
+  bufferevent* bev = self->NewBufferevent(fd, false);
+  if (bev == nullptr) return;
   self->AddLink(bev, false);
+  Link* link = self->links_.back().get();
   char host[INET6_ADDRSTRLEN] = "?";
   int port = 0;
   if (addr->sa_family == AF_INET) {
@@ -230,26 +357,138 @@ void Replicator::OnAccept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, i
     inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
     port = ntohs(in6->sin6_port);
   }
-  self->links_.back()->address = absl::StrCat(host, ":", port);
+  link->address = absl::StrCat(host, ":", port);
+  if (self->options_.tls_context != nullptr) {
+    link->state = LinkState::kTlsAccepting;  // BEV_EVENT_CONNECTED when the handshake is done
+  } else {
+    self->OnTransportReady(link);
+  }
+}
+
+// The connection can carry frames: TCP connected (plain), or the TLS handshake done. Checks the
+// peer's certificate, then starts the shared-secret exchange or, without a secret, HELLO.
+void Replicator::OnTransportReady(Link* link) {
+  link->last_rx_ms = link->opened_ms = NowMs();
+  if (link->outgoing) {
+    bufferevent_set_timeouts(link->bev, nullptr, nullptr);
+    SetNoDelay(bufferevent_getfd(link->bev));
+  }
+  if (SSL* ssl = bufferevent_openssl_get_ssl(link->bev)) {
+    std::string why;
+    if (!CheckPeerCertificate(link, ssl, &why)) {
+      FailTls(link, why);
+      return;
+    }
+    link->binding = TlsChannelBinding(ssl);
+    if (link->binding.empty()) {
+      FailTls(link, absl::StrCat("cannot export TLS keying material for ", link->address, ": ",
+                                 ThreadOpenSslErrors()));
+      return;
+    }
+    if (options_.verbose > 0) {
+      Log(absl::StrCat("TLS with ", link->address, ": ", SSL_get_version(ssl), " ",
+                       SSL_get_cipher_name(ssl), ", peer ",
+                       SubjectOf(SSL_get0_peer_certificate(ssl))));
+    }
+  }
+  if (options_.secret.empty()) {
+    link->state = LinkState::kHandshaking;
+    if (link->outgoing) SendHello(link);
+  } else {
+    link->state = LinkState::kAuthenticating;
+    link->auth_step = link->outgoing ? AuthStep::kAwaitResponse : AuthStep::kAwaitChallenge;
+    if (link->outgoing) {
+      link->own_nonce = NewAuthNonce();
+      if (link->own_nonce.empty()) {
+        FailAuth(link, absl::StrCat("cannot draw a random nonce: ", ThreadOpenSslErrors()));
+        return;
+      }
+      std::string challenge;
+      AppendAuthChallenge(link->own_nonce, &challenge);
+      bufferevent_write(link->bev, challenge.data(), challenge.size());
+    }
+  }
+  // What arrived together with the end of the TLS handshake was left unread until the peer's
+  // certificate had been checked.
+  if (evbuffer_get_length(bufferevent_get_input(link->bev)) > 0) HandleFrames(link);
+}
+
+// The context already made OpenSSL verify the chain and require a certificate; checked again
+// here so a context built without them cannot silently let an unverified peer in.
+bool Replicator::CheckPeerCertificate(Link* link, SSL* ssl, std::string* why) {
+  X509* cert = SSL_get0_peer_certificate(ssl);
+  if (cert == nullptr) {
+    *why = absl::StrCat("TLS peer ", link->address, " presented no certificate");
+    return false;
+  }
+  const long verify = SSL_get_verify_result(ssl);
+  if (verify != X509_V_OK) {
+    *why = absl::StrCat("TLS peer ", link->address, " (", SubjectOf(cert),
+                        "): certificate not verified: ", X509_verify_cert_error_string(verify));
+    return false;
+  }
+  const std::string& name = options_.tls_peer_name;
+  if (name.empty()) return true;
+  // The dialler's OpenSSL checked this already (SSL_set1_host); the acceptor's cannot, as it
+  // does not know which name to expect from a client: both check here.
+  const int match = IsIpLiteral(name) ? X509_check_ip_asc(cert, name.c_str(), 0)
+                                      : X509_check_host(cert, name.data(), name.size(), 0, nullptr);
+  if (match != 1) {
+    *why = absl::StrCat("TLS peer ", link->address, " (", SubjectOf(cert),
+                        "): certificate does not match --repl-tls-name ", name);
+    return false;
+  }
+  return true;
+}
+
+// A TLS handshake was running when the connection failed: the acceptor's, or a dialler's whose
+// TCP connection was up (it wrote its ClientHello) — a refused connect is no TLS failure.
+bool Replicator::InTlsHandshake(Link* link) const {
+  if (link->state == LinkState::kTlsAccepting) return true;
+  if (link->state != LinkState::kConnecting) return false;
+  SSL* ssl = bufferevent_openssl_get_ssl(link->bev);
+  BIO* out = ssl != nullptr ? SSL_get_wbio(ssl) : nullptr;
+  return out != nullptr && BIO_number_written(out) > 0;
+}
+
+void Replicator::FailTls(Link* link, const std::string& line) {
+  tls_failures_.fetch_add(1);
+  Log(absl::StrCat(line, "; connection dropped"));
+  DropLink(link, "");
+}
+
+void Replicator::FailAuth(Link* link, const std::string& line) {
+  auth_failures_.fetch_add(1);
+  Log(absl::StrCat(line, "; connection dropped"));
+  DropLink(link, "");
 }
 
 void Replicator::OnEvent(bufferevent*, short what, void* arg) {
   Link* link = static_cast<Link*>(arg);
   Replicator* self = link->owner;
   if (what & BEV_EVENT_CONNECTED) {
-    link->state = LinkState::kHandshaking;
-    link->last_rx_ms = self->NowMs();
-    bufferevent_set_timeouts(link->bev, nullptr, nullptr);
-    SetNoDelay(bufferevent_getfd(link->bev));
-    self->SendHello(link);
+    self->OnTransportReady(link);
     return;
   }
   std::string why = (what & BEV_EVENT_EOF)       ? "closed by peer"
                     : (what & BEV_EVENT_TIMEOUT) ? "timed out"
                                                  : "socket error";
-  if (what & BEV_EVENT_ERROR) {
+  const std::string tls_errors = TlsErrors(link->bev);
+  if (!tls_errors.empty()) {
+    why = absl::StrCat(why, ": ", tls_errors);
+  } else if (what & BEV_EVENT_ERROR) {
     const int err = EVUTIL_SOCKET_ERROR();
     if (err != 0) why = absl::StrCat(why, " (", evutil_socket_error_to_string(err), ")");
+  }
+  if (self->InTlsHandshake(link)) {
+    self->FailTls(link, absl::StrCat("TLS handshake with ", link->address, " failed: ", why));
+    return;
+  }
+  if (link != self->active_ && !tls_errors.empty()) {
+    // TLS 1.3: the acceptor checks the dialler's certificate after the dialler has finished its
+    // side of the handshake, so a refusal reaches the dialler as an alert on its first read.
+    self->FailTls(link, absl::StrCat("TLS session with ", link->address, " refused: ", why));
+    return;
   }
   const size_t unread = evbuffer_get_length(bufferevent_get_input(link->bev));
   if (unread > 0) {
@@ -257,6 +496,18 @@ void Replicator::OnEvent(bufferevent*, short what, void* arg) {
     self->protocol_errors_.fetch_add(1);
     self->Log(absl::StrCat("connection with ", link->address, " ended inside a frame (", unread,
                            " bytes unread)"));
+  }
+  if (link->state == LinkState::kAuthenticating) {
+    // With TLS 1.3 a dialler whose certificate the acceptor refused may see only the close: its
+    // first write can meet the reset before it reads the alert.
+    const bool tls = bufferevent_openssl_get_ssl(link->bev) != nullptr;
+    const char* hint = tls && link->outgoing
+                           ? "the peer may have refused this node's certificate, or use a "
+                             "different --repl-secret-file"
+                           : "the peer may use a different --repl-secret-file";
+    self->FailAuth(link, absl::StrCat("connection with ", link->address,
+                                      " ended during authentication (", why, "): ", hint));
+    return;
   }
   self->DropLink(link, why);
 }
@@ -275,7 +526,7 @@ void Replicator::DropLink(Link* link, const std::string& why) {
     log_.Enable(false);
     snapshot_running_ = false;
     SetState("down");
-  } else if (options_.verbose > 0) {
+  } else if (options_.verbose > 0 && !why.empty()) {  // empty: the caller logged it already
     Log(absl::StrCat("connection with ", link->address.empty() ? "?" : link->address,
                      " closed: ", why));
   }
@@ -368,6 +619,8 @@ void Replicator::OnRead(bufferevent*, void* arg) {
 }
 
 void Replicator::HandleFrames(Link* link) {
+  // Nothing counts before the transport is ready (TLS done, the peer's certificate checked).
+  if (link->state == LinkState::kConnecting || link->state == LinkState::kTlsAccepting) return;
   evbuffer* in = bufferevent_get_input(link->bev);
   link->last_rx_ms = NowMs();
   std::string error;
@@ -378,7 +631,8 @@ void Replicator::HandleFrames(Link* link) {
     evbuffer_copyout(in, header, 4);
     const uint32_t length =
         header[0] | (header[1] << 8) | (header[2] << 16) | (uint32_t{header[3]} << 24);
-    if (length == 0 || length > max_frame_) {
+    const uint32_t max_frame = link->hello_received ? max_frame_ : kMaxHandshakeFrame;
+    if (length == 0 || length > max_frame) {
       protocol_errors_.fetch_add(1);
       Log(absl::StrCat("bad frame from ", link->address, ": length ", length,
                        "; closing the connection"));
@@ -388,12 +642,23 @@ void Replicator::HandleFrames(Link* link) {
     if (available < 4 + size_t{length}) break;
     const char* data = reinterpret_cast<const char*>(evbuffer_pullup(in, 4 + length));
     Frame frame;
-    if (DecodeFrame(std::string_view(data, 4 + length), max_frame_, &frame, &error) !=
+    if (DecodeFrame(std::string_view(data, 4 + length), max_frame, &frame, &error) !=
         DecodeStatus::kOk) {
       protocol_errors_.fetch_add(1);
       Log(absl::StrCat("bad frame from ", link->address, ": ", error, "; closing the connection"));
       DropLink(link, "protocol error");
       return;
+    }
+    const bool auth_frame = frame.type == FrameType::kAuthChallenge ||
+                            frame.type == FrameType::kAuthResponse ||
+                            frame.type == FrameType::kAuthProof;
+    if (auth_frame || link->state == LinkState::kAuthenticating) {
+      // Copied: the frame's views die with the drain, and the link may die in OnAuthFrame.
+      const FrameType type = frame.type;
+      const std::string nonce(frame.nonce), mac(frame.mac);
+      evbuffer_drain(in, frame.size);
+      if (!OnAuthFrame(link, type, nonce, mac)) return;
+      continue;
     }
     if (!link->hello_received && frame.type != FrameType::kHello) {
       protocol_errors_.fetch_add(1);
@@ -447,6 +712,9 @@ void Replicator::HandleFrames(Link* link) {
         }
         break;
       case FrameType::kHeartbeat:
+      case FrameType::kAuthChallenge:  // handled above
+      case FrameType::kAuthResponse:
+      case FrameType::kAuthProof:
         break;
       case FrameType::kAck: {
         link->acked = frame.number;
@@ -471,6 +739,86 @@ void Replicator::HandleFrames(Link* link) {
     link->applied_acked = link->applied;
   }
   if (draining_) Tick();
+}
+
+// One frame of the shared-secret exchange, or any frame while it runs. False if the connection
+// was dropped: a wrong MAC, a frame out of turn, or a peer and this node that disagree about
+// having a secret. Until the exchange succeeds nothing but AUTH_* frames is sent either way.
+bool Replicator::OnAuthFrame(Link* link, FrameType type, const std::string& nonce,
+                             const std::string& mac) {
+  const std::string& secret = options_.secret;
+  if (secret.empty()) {
+    FailAuth(link, absl::StrCat("peer ", link->address, " sent ", FrameTypeName(type),
+                                ": it requires a shared secret, and this node has no "
+                                "--repl-secret-file"));
+    return false;
+  }
+  if (link->state != LinkState::kAuthenticating) {
+    protocol_errors_.fetch_add(1);
+    Log(absl::StrCat("peer ", link->address, " sent ", FrameTypeName(type),
+                     " after authenticating; closing the connection"));
+    DropLink(link, "protocol error");
+    return false;
+  }
+  const char* due = "AUTH_CHALLENGE";
+  switch (link->auth_step) {
+    case AuthStep::kAwaitChallenge: {
+      if (type != FrameType::kAuthChallenge) break;
+      link->peer_nonce = nonce;
+      link->own_nonce = NewAuthNonce();
+      if (link->own_nonce.empty()) {
+        FailAuth(link, absl::StrCat("cannot draw a random nonce: ", ThreadOpenSslErrors()));
+        return false;
+      }
+      std::string response;
+      AppendAuthResponse(link->own_nonce,
+                         AcceptorMac(secret, link->peer_nonce, link->own_nonce, link->binding),
+                         &response);
+      bufferevent_write(link->bev, response.data(), response.size());
+      link->auth_step = AuthStep::kAwaitProof;
+      return true;
+    }
+    case AuthStep::kAwaitResponse: {
+      due = "AUTH_RESPONSE";
+      if (type != FrameType::kAuthResponse) break;
+      if (!MacMatches(AcceptorMac(secret, link->own_nonce, nonce, link->binding), mac)) {
+        FailAuth(link, absl::StrCat("peer ", link->address,
+                                    " failed authentication: wrong answer to our challenge "
+                                    "(a different --repl-secret-file)"));
+        return false;
+      }
+      link->peer_nonce = nonce;
+      std::string proof;
+      AppendAuthProof(DiallerMac(secret, link->peer_nonce, link->own_nonce, link->binding), &proof);
+      bufferevent_write(link->bev, proof.data(), proof.size());
+      link->state = LinkState::kHandshaking;
+      if (options_.verbose > 0) Log(absl::StrCat("authenticated peer ", link->address));
+      SendHello(link);
+      return true;
+    }
+    case AuthStep::kAwaitProof: {
+      due = "AUTH_PROOF";
+      if (type != FrameType::kAuthProof) break;
+      if (!MacMatches(DiallerMac(secret, link->own_nonce, link->peer_nonce, link->binding), mac)) {
+        FailAuth(link, absl::StrCat("peer ", link->address,
+                                    " failed authentication: wrong proof (a different "
+                                    "--repl-secret-file, or a replayed handshake)"));
+        return false;
+      }
+      link->state = LinkState::kHandshaking;
+      if (options_.verbose > 0) Log(absl::StrCat("authenticated peer ", link->address));
+      return true;
+    }
+  }
+  if (type == FrameType::kHello) {
+    FailAuth(link, absl::StrCat("peer ", link->address,
+                                " sent HELLO without authenticating: this node requires "
+                                "--repl-secret-file on both nodes"));
+  } else {
+    FailAuth(link, absl::StrCat("peer ", link->address, " sent ", FrameTypeName(type), " where ",
+                                due, " was due"));
+  }
+  return false;
 }
 
 void Replicator::OnHello(Link* link, const Hello& hello) {
@@ -649,14 +997,29 @@ void Replicator::OnTick(evutil_socket_t, short, void* arg) {
 
 void Replicator::Tick() {
   const uint64_t now = NowMs();
-  std::vector<Link*> stale;
+  const uint64_t timeout = static_cast<uint64_t>(options_.timeout_ms);
+  std::vector<Link*> stale, slow;
   for (auto& l : links_) {
-    if (l->state != LinkState::kConnecting &&
-        now - l->last_rx_ms > static_cast<uint64_t>(options_.timeout_ms)) {
+    // A connection that is not the pair's link gets --repl-timeout per phase (connect with
+    // TLS handshake, then authentication and HELLO), however it trickles bytes: strangers
+    // cannot hold connections open.
+    if (l.get() != active_ && l->state < LinkState::kSyncing && now - l->opened_ms > timeout) {
+      slow.push_back(l.get());
+    } else if (l->state != LinkState::kConnecting && now - l->last_rx_ms > timeout) {
       stale.push_back(l.get());
     }
   }
   for (Link* l : stale) DropLink(l, "heartbeat timeout");
+  for (Link* l : slow) {
+    const std::string line = absl::StrCat("connection with ", l->address, " did not finish ");
+    if (InTlsHandshake(l)) {
+      FailTls(l, absl::StrCat(line, "its TLS handshake within --repl-timeout"));
+    } else if (l->state == LinkState::kAuthenticating) {
+      FailAuth(l, absl::StrCat(line, "authentication within --repl-timeout"));
+    } else {
+      DropLink(l, l->state == LinkState::kConnecting ? "connect timed out" : "handshake timeout");
+    }
+  }
   if (active_ != nullptr) {
     std::string beat;
     AppendNumber(FrameType::kHeartbeat,
@@ -720,6 +1083,8 @@ std::vector<std::pair<std::string, std::string>> Replicator::Stats() const {
                  options_.peer_host.empty()
                      ? "none"
                      : absl::StrCat(options_.peer_host, ":", options_.peer_port));
+  s.emplace_back("repl_tls", options_.tls_context != nullptr ? "yes" : "no");
+  s.emplace_back("repl_auth", options_.secret.empty() ? "none" : "secret");
   s.emplace_back("repl_peer", peer.empty() ? "none" : peer);
   s.emplace_back("repl_link_state", state);
   s.emplace_back("repl_link_state_since", n(since));
@@ -746,6 +1111,8 @@ std::vector<std::pair<std::string, std::string>> Replicator::Stats() const {
   s.emplace_back("repl_protocol_errors", n(protocol_errors_.load()));
   s.emplace_back("repl_rejected_peers", n(rejected_peers_.load()));
   s.emplace_back("repl_self_connects", n(self_connects_.load()));
+  s.emplace_back("repl_tls_failures", n(tls_failures_.load()));
+  s.emplace_back("repl_auth_failures", n(auth_failures_.load()));
   return s;
 }
 

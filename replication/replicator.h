@@ -7,6 +7,11 @@
 // does not listen on the replication port; every other node is MASTER and listens on -X. A node
 // that loses its peer keeps serving, listens, and keeps retrying -x with capped backoff.
 //
+// Security: with options.tls_context every connection is mutual TLS (peer certificate required,
+// and matched against options.tls_peer_name when set); with options.secret each connection must
+// pass a challenge-response (link_auth.h) before HELLO. A connection failing either is dropped,
+// logged and counted; it never sees data and never disturbs the pair's link.
+//
 // Thread-safety: Start, WaitUntilReady, Stop and Stats may be called from any thread; all link
 // state lives on the replication thread.
 #pragma once
@@ -77,11 +82,20 @@ class Replicator {
 
  private:
   struct Link;
+  // Ordered: everything before kSyncing is a connection that is not (yet) the pair's link.
   enum class LinkState {
-    kConnecting,   // outgoing TCP connect in flight
-    kHandshaking,  // HELLO sent; waiting for the peer's
-    kSyncing,      // the pair: bulk sync still running in at least one direction
-    kStreaming,    // the pair, in sync: only live mutations flow
+    kConnecting,      // outgoing connect in flight (with TLS: TCP connect and TLS handshake)
+    kTlsAccepting,    // accepted connection, TLS handshake running: nothing is read yet
+    kAuthenticating,  // shared-secret challenge-response running: only AUTH_* frames count
+    kHandshaking,     // HELLO sent (dialler) or awaited (acceptor)
+    kSyncing,         // the pair: bulk sync still running in at least one direction
+    kStreaming,       // the pair, in sync: only live mutations flow
+  };
+  // Where a connection is in the shared-secret exchange (wire.h, link_auth.h).
+  enum class AuthStep {
+    kAwaitChallenge,  // acceptor: the dialler's AUTH_CHALLENGE is due
+    kAwaitResponse,   // dialler: AUTH_CHALLENGE sent, the acceptor's AUTH_RESPONSE is due
+    kAwaitProof,      // acceptor: AUTH_RESPONSE sent, the dialler's AUTH_PROOF is due
   };
 
   static void OnLogWakeup(evutil_socket_t, short, void* arg);
@@ -93,8 +107,15 @@ class Replicator {
   static void OnEvent(bufferevent* bev, short what, void* arg);
 
   void Dial();
+  bufferevent* NewBufferevent(evutil_socket_t fd, bool outgoing);
   void AddLink(bufferevent* bev, bool outgoing);
+  void OnTransportReady(Link* link);
+  bool CheckPeerCertificate(Link* link, SSL* ssl, std::string* why);
+  bool InTlsHandshake(Link* link) const;
   void HandleFrames(Link* link);
+  bool OnAuthFrame(Link* link, FrameType type, const std::string& nonce, const std::string& mac);
+  void FailTls(Link* link, const std::string& line);
+  void FailAuth(Link* link, const std::string& line);
   void OnHello(Link* link, const Hello& hello);
   void SendHello(Link* link);
   void Activate(Link* link);
@@ -160,6 +181,8 @@ class Replicator {
   std::atomic<uint64_t> protocol_errors_{0};
   std::atomic<uint64_t> rejected_peers_{0};
   std::atomic<uint64_t> self_connects_{0};
+  std::atomic<uint64_t> tls_failures_{0};
+  std::atomic<uint64_t> auth_failures_{0};
   std::atomic<uint64_t> sync_timeouts_{0};
 };
 

@@ -46,6 +46,13 @@ class Reader {
   size_t pos_ = 0;
 };
 
+// Exactly n bytes, so a frame always matches its declared length whatever the caller passed.
+void PutFixed(std::string_view bytes, size_t n, std::string* out) {
+  bytes = bytes.substr(0, n);
+  out->append(bytes);
+  out->append(n - bytes.size(), '\0');
+}
+
 void PutHeader(FrameType type, size_t payload, std::string* out) {
   Put<uint32_t>(static_cast<uint32_t>(payload + 1), out);
   Put<uint8_t>(static_cast<uint8_t>(type), out);
@@ -71,6 +78,32 @@ bool DecodeMutation(std::string_view payload, storage::Mutation* m, std::string*
 }
 
 }  // namespace
+
+const char* FrameTypeName(FrameType type) {
+  switch (type) {
+    case FrameType::kHello:
+      return "HELLO";
+    case FrameType::kMutation:
+      return "MUTATION";
+    case FrameType::kSnapshotBegin:
+      return "SNAPSHOT_BEGIN";
+    case FrameType::kSnapshotItem:
+      return "SNAPSHOT_ITEM";
+    case FrameType::kSnapshotEnd:
+      return "SNAPSHOT_END";
+    case FrameType::kHeartbeat:
+      return "HEARTBEAT";
+    case FrameType::kAck:
+      return "ACK";
+    case FrameType::kAuthChallenge:
+      return "AUTH_CHALLENGE";
+    case FrameType::kAuthResponse:
+      return "AUTH_RESPONSE";
+    case FrameType::kAuthProof:
+      return "AUTH_PROOF";
+  }
+  return "unknown";
+}
 
 DecodeStatus DecodeFrame(std::string_view in, uint32_t max_frame, Frame* frame,
                          std::string* error) {
@@ -120,6 +153,25 @@ DecodeStatus DecodeFrame(std::string_view in, uint32_t max_frame, Frame* frame,
         return DecodeStatus::kError;
       }
       break;
+    case FrameType::kAuthChallenge:
+      if (!r.Bytes(kAuthNonceSize, &frame->nonce) || !r.done()) {
+        *error = "malformed AUTH_CHALLENGE";
+        return DecodeStatus::kError;
+      }
+      break;
+    case FrameType::kAuthResponse:
+      if (!r.Bytes(kAuthNonceSize, &frame->nonce) || !r.Bytes(kAuthMacSize, &frame->mac) ||
+          !r.done()) {
+        *error = "malformed AUTH_RESPONSE";
+        return DecodeStatus::kError;
+      }
+      break;
+    case FrameType::kAuthProof:
+      if (!r.Bytes(kAuthMacSize, &frame->mac) || !r.done()) {
+        *error = "malformed AUTH_PROOF";
+        return DecodeStatus::kError;
+      }
+      break;
     default:
       *error = absl::StrCat("unknown frame type ", type);
       return DecodeStatus::kError;
@@ -159,6 +211,22 @@ void AppendEmpty(FrameType type, std::string* out) { PutHeader(type, 0, out); }
 void AppendNumber(FrameType type, uint64_t number, std::string* out) {
   PutHeader(type, 8, out);
   Put(number, out);
+}
+
+void AppendAuthChallenge(std::string_view nonce, std::string* out) {
+  PutHeader(FrameType::kAuthChallenge, kAuthNonceSize, out);
+  PutFixed(nonce, kAuthNonceSize, out);
+}
+
+void AppendAuthResponse(std::string_view nonce, std::string_view mac, std::string* out) {
+  PutHeader(FrameType::kAuthResponse, kAuthNonceSize + kAuthMacSize, out);
+  PutFixed(nonce, kAuthNonceSize, out);
+  PutFixed(mac, kAuthMacSize, out);
+}
+
+void AppendAuthProof(std::string_view mac, std::string* out) {
+  PutHeader(FrameType::kAuthProof, kAuthMacSize, out);
+  PutFixed(mac, kAuthMacSize, out);
 }
 
 }  // namespace memtwin::replication

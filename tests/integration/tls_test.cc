@@ -194,6 +194,29 @@ TEST_F(TlsTest, StoresAndReadsOverTlsLikeMemcached) {
   }
 }
 
+// Requests pipelined across many TLS records in one go: every record must be read even when the
+// socket has nothing more to say. (Debian's memcached 1.6.18 -Z stalls here once the pipeline
+// exceeds one record — checked by hand — so this runs against memtwin only.)
+TEST_F(TlsTest, PipelineSpanningManyTlsRecordsIsAnsweredInFull) {
+  auto server = Start(MemtwinBinary(), TlsArgs());
+  ASSERT_NE(server, nullptr);
+  auto c = TlsClient::Connect(server->port(), pki_->ca_cert());
+  ASSERT_NE(c, nullptr);
+  std::string request, expected;
+  for (int i = 0; i < 2000; ++i) {
+    const std::string key = "key" + std::to_string(i);
+    request += "set " + key + " 0 0 100 noreply\r\n" + std::string(100, 'v') + "\r\n";
+  }
+  for (int i = 0; i < 2000; i += 100) {
+    request += "get key" + std::to_string(i) + "\r\n";
+    expected +=
+        "VALUE key" + std::to_string(i) + " 0 100\r\n" + std::string(100, 'v') + "\r\nEND\r\n";
+  }
+  ASSERT_GT(request.size(), 10u * 16384);
+  ASSERT_TRUE(c->Send(request + "mn\r\n"));
+  EXPECT_EQ(c->ReadUntil("MN\r\n"), expected + "MN\r\n");
+}
+
 TEST_F(TlsTest, PlainTextOnATlsPortClosesThatConnectionOnlyAndIsCounted) {
   for (const std::string& binary : {MemtwinBinary(), MemcachedBinary()}) {
     SCOPED_TRACE(binary);
@@ -208,9 +231,13 @@ TEST_F(TlsTest, PlainTextOnATlsPortClosesThatConnectionOnlyAndIsCounted) {
     ASSERT_TRUE(plain->Send("set k 0 0 1\r\nx\r\nget k\r\n"));
     EXPECT_TRUE(plain->WaitForClose());
     EXPECT_EQ(good->Call("get k\r\n", "END\r\n"), "END\r\n");  // nothing was stored
-    const uint64_t errors_after =
-        std::stoull(StatValue(good->Call("stats\r\n", "END\r\n"), "ssl_handshake_errors"));
-    EXPECT_EQ(errors_after, errors_before + 1);
+    // memcached 1.6.18 does not count every such connection (seen both ways run to run), so the
+    // counter is pinned for memtwin only.
+    if (binary == MemtwinBinary()) {
+      const uint64_t errors_after =
+          std::stoull(StatValue(good->Call("stats\r\n", "END\r\n"), "ssl_handshake_errors"));
+      EXPECT_EQ(errors_after, errors_before + 1);
+    }
   }
 }
 

@@ -6,12 +6,14 @@
 #    joiner's client port opens, and the serving node's client p99 during that sync
 #  - failover: time from kill -9 of one node to the first successful write on the other
 # Usage: tools/bench/replication_bench.sh [seconds per throughput run] [items for the sync]
+# REPL_ARGS (split on spaces) is added to every replicating node, e.g. --repl-tls and its files.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION="${1:-5}"
 SYNC_ITEMS="${2:-1000000}"
 BUILD="${BUILD:-build-release}"
 PY=/usr/bin/python3
+read -r -a repl_args <<<"${REPL_ARGS:-}"
 
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$BUILD" -j2 --target memtwin loadgen >/dev/null
@@ -39,9 +41,9 @@ memcached=$(ops_of "$("$LOADGEN" --port "$PA" --duration "$DURATION" "${SET_LOAD
 kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
 
 start_pair() {
-  "$MEMTWIN" -p "$PA" -l 127.0.0.1 -X "$XA" -x "127.0.0.1:$XB" -t 2 -m 1024 "${user_args[@]}" 2>/dev/null &
+  "$MEMTWIN" -p "$PA" -l 127.0.0.1 -X "$XA" -x "127.0.0.1:$XB" -t 2 -m 1024 "${user_args[@]}" "${repl_args[@]}" 2>/dev/null &
   PID_A=$!; PIDS+=($PID_A); wait_port "$PA"
-  "$MEMTWIN" -p "$PB" -l 127.0.0.1 -X "$XB" -x "127.0.0.1:$XA" -t 2 -m 1024 "${user_args[@]}" 2>/dev/null &
+  "$MEMTWIN" -p "$PB" -l 127.0.0.1 -X "$XB" -x "127.0.0.1:$XA" -t 2 -m 1024 "${user_args[@]}" "${repl_args[@]}" 2>/dev/null &
   PID_B=$!; PIDS+=($PID_B); wait_port "$PB"
 }
 start_pair
@@ -77,7 +79,7 @@ wait "$LOAD" || true
 cleanup; PIDS=()
 
 # --- bulk sync and client p99 on the serving node during it ----------------------------------
-"$MEMTWIN" -p "$PA" -l 127.0.0.1 -X "$XA" -t 2 -m 2048 "${user_args[@]}" 2>/dev/null & PIDS+=($!); wait_port "$PA"
+"$MEMTWIN" -p "$PA" -l 127.0.0.1 -X "$XA" -t 2 -m 2048 "${user_args[@]}" "${repl_args[@]}" 2>/dev/null & PIDS+=($!); wait_port "$PA"
 "$LOADGEN" --port "$PA" --keys "$SYNC_ITEMS" --value-size 100 --prefill --duration 0
 READ_LOAD=(--connections 20 --threads 1 --get-ratio 0.9 --keys 100000 --value-size 100 --rate 20000)
 base_p99=$(p99_of "$("$LOADGEN" --port "$PA" --duration 3 "${READ_LOAD[@]}")")
@@ -85,7 +87,7 @@ base_p99=$(p99_of "$("$LOADGEN" --port "$PA" --duration 3 "${READ_LOAD[@]}")")
 LOAD=$!
 sleep 0.5
 t0=$(date +%s.%N)
-"$MEMTWIN" -p "$PB" -l 127.0.0.1 -X "$XB" -x "127.0.0.1:$XA" -t 2 -m 2048 "${user_args[@]}" 2>/dev/null & PIDS+=($!)
+"$MEMTWIN" -p "$PB" -l 127.0.0.1 -X "$XB" -x "127.0.0.1:$XA" -t 2 -m 2048 "${user_args[@]}" "${repl_args[@]}" 2>/dev/null & PIDS+=($!)
 wait_port "$PB"
 t1=$(date +%s.%N)
 wait "$LOAD" || true

@@ -118,5 +118,59 @@ TEST(WireTest, HelloWithWrongMagicIsAnError) {
   EXPECT_NE(error.find("magic"), std::string::npos);
 }
 
+TEST(WireTest, AuthFramesRoundTrip) {
+  const std::string nonce(kAuthNonceSize, 'n'), mac(kAuthMacSize, 'm');
+  std::string buf;
+  AppendAuthChallenge(nonce, &buf);
+  AppendAuthResponse(nonce, mac, &buf);
+  AppendAuthProof(mac, &buf);
+  EXPECT_EQ(buf.size(), 3 * kFrameHeaderSize + 2 * kAuthNonceSize + 2 * kAuthMacSize);
+  Frame f;
+  std::string error;
+  std::string_view rest = buf;
+  ASSERT_EQ(DecodeFrame(rest, kMaxFrame, &f, &error), DecodeStatus::kOk) << error;
+  EXPECT_EQ(f.type, FrameType::kAuthChallenge);
+  EXPECT_EQ(f.nonce, nonce);
+  rest.remove_prefix(f.size);
+  ASSERT_EQ(DecodeFrame(rest, kMaxFrame, &f, &error), DecodeStatus::kOk) << error;
+  EXPECT_EQ(f.type, FrameType::kAuthResponse);
+  EXPECT_EQ(f.nonce, nonce);
+  EXPECT_EQ(f.mac, mac);
+  rest.remove_prefix(f.size);
+  ASSERT_EQ(DecodeFrame(rest, kMaxFrame, &f, &error), DecodeStatus::kOk) << error;
+  EXPECT_EQ(f.type, FrameType::kAuthProof);
+  EXPECT_EQ(f.mac, mac);
+  EXPECT_EQ(f.size, rest.size());
+}
+
+TEST(WireTest, AuthFramesOfTheWrongSizeAreErrors) {
+  const std::string nonce(kAuthNonceSize, 'n'), mac(kAuthMacSize, 'm');
+  std::string challenge, response, proof;
+  AppendAuthChallenge(nonce, &challenge);
+  AppendAuthResponse(nonce, mac, &response);
+  AppendAuthProof(mac, &proof);
+  for (std::string frame : {challenge, response, proof}) {
+    std::string error;
+    std::string shorter = frame.substr(0, frame.size() - 1);
+    shorter[0] = static_cast<char>(shorter[0] - 1);
+    EXPECT_EQ(DecodeBytes(shorter, &error), DecodeStatus::kError)
+        << FrameTypeName(static_cast<FrameType>(frame[4]));
+    EXPECT_NE(error.find("malformed AUTH_"), std::string::npos) << error;
+    std::string longer = frame + "x";
+    longer[0] = static_cast<char>(longer[0] + 1);
+    EXPECT_EQ(DecodeBytes(longer, &error), DecodeStatus::kError);
+  }
+}
+
+TEST(WireTest, AuthAppendersAlwaysWriteFullSizeFields) {
+  std::string buf;
+  AppendAuthResponse("short", std::string(100, 'm'), &buf);
+  Frame f;
+  std::string error;
+  ASSERT_EQ(DecodeFrame(buf, kMaxFrame, &f, &error), DecodeStatus::kOk) << error;
+  EXPECT_EQ(f.nonce, std::string("short") + std::string(kAuthNonceSize - 5, '\0'));
+  EXPECT_EQ(f.mac, std::string(kAuthMacSize, 'm'));
+}
+
 }  // namespace
 }  // namespace memtwin::replication

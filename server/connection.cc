@@ -33,6 +33,8 @@ Connection::Connection(Worker* worker, int fd, SSL* ssl)
 }
 
 Connection::~Connection() {
+  // Before close: once closed, the fd number may be handed to another connection.
+  worker_->context()->connections.Remove(fd_);
   if (event_ != nullptr) event_free(event_);
   if (resume_ != nullptr) event_free(resume_);
   if (ssl_ != nullptr) SSL_free(ssl_);
@@ -44,7 +46,11 @@ bool Connection::Start() {
   resume_ = event_new(worker_->base(), -1, 0, &Connection::OnResume, this);
   if (event_ == nullptr || resume_ == nullptr) return false;
   registered_ = EV_READ;
-  return event_add(event_, nullptr) == 0;
+  if (event_add(event_, nullptr) != 0) return false;
+  // As memcached, a connection that never sent a command counts its idle time from its start.
+  stats_entry_.last_command.store(worker_->context()->store->Now(), std::memory_order_relaxed);
+  worker_->context()->connections.Add(fd_, &stats_entry_);
+  return true;
 }
 
 void Connection::OnEvent(evutil_socket_t, short what, void* arg) {
@@ -167,6 +173,11 @@ void Connection::HandleRead() {
 
 void Connection::Process() {
   if (state_ == State::kClosing) return;
+  // Once per batch, not per request: memcached stamps each command, but at one-second
+  // resolution a batch is one moment.
+  received_ = true;
+  stats_entry_.state.store(ConnState::kParseCmd, std::memory_order_relaxed);
+  stats_entry_.last_command.store(worker_->context()->store->Now(), std::memory_order_relaxed);
   size_t consumed = 0;
   const TextProtocol::After after =
       protocol_.Process(std::string_view(in_.get() + in_start_, in_end_ - in_start_), &out_,
@@ -230,7 +241,21 @@ bool Connection::Flush() {
   return true;
 }
 
+// The memcached state closest to where this connection stands between events.
+ConnState Connection::Published() const {
+  if (state_ == State::kClosing) return ConnState::kClosing;
+  if (out_start_ < out_.size()) return ConnState::kMwrite;
+  if (state_ == State::kHandshaking || !received_ || yielded_) return ConnState::kNewCmd;
+  // Anything left over is an incomplete request; once its command line is complete, what is
+  // missing is the data block. The line is at the front, so memchr stops early on a big value.
+  if (in_start_ < in_end_ && std::memchr(in_.get() + in_start_, '\n', in_end_ - in_start_)) {
+    return ConnState::kNread;
+  }
+  return ConnState::kRead;
+}
+
 void Connection::UpdateEvents() {
+  stats_entry_.state.store(Published(), std::memory_order_relaxed);
   short want = 0;
   if (state_ == State::kHandshaking) {
     want = tls_wants_;

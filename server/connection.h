@@ -3,7 +3,8 @@
 // so pipelined requests cost one read and one write. While replies are still queued for a slow
 // reader the connection stops reading (backpressure). A connection from a TLS listener first
 // runs its handshake on the same event loop (never blocking the worker), then reads and writes
-// through OpenSSL. Owned by its Worker; not thread-safe.
+// through OpenSSL. It is listed in the context's ConnectionRegistry while it lives ("stats conns").
+// Owned by its Worker; not thread-safe.
 #pragma once
 
 #include <event2/event.h>
@@ -53,7 +54,9 @@ class Connection {
   ssize_t ReadSome(char* buffer, size_t size);
   ssize_t WriteSome(const char* data, size_t size);
   ssize_t TlsResult(int rc, bool reading);
+  // Also publishes the state for "stats conns" (see Published).
   void UpdateEvents();
+  ConnState Published() const;
   void Close();
 
   Worker* const worker_;
@@ -70,6 +73,8 @@ class Connection {
   short registered_ = 0;
   State state_ = State::kReading;
   bool yielded_ = false;
+  bool received_ = false;  // a request has been handled; until then memcached says conn_new_cmd
+  ConnectionRegistry::Entry stats_entry_;
   TextProtocol protocol_;
   // Received bytes live in in_[in_start_, in_end_). A plain buffer rather than a std::string so a
   // read does not zero-fill the space it is about to overwrite.

@@ -1,5 +1,6 @@
 #include "server/listener.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -24,7 +25,74 @@ absl::Status Errno(const std::string& what) {
   return absl::UnavailableError(absl::StrCat(what, ": ", strerror(errno)));
 }
 
+// memcached 1.6's get_conn_text, byte for byte: "tcp:1.2.3.4:5", "tcp6:[::1]:5", "unix:/path",
+// and "<AF n>" in place of an address too short to print (a unix client has none).
+std::string AddressText(const sockaddr_storage& address) {
+  std::string text;
+  const char* protocol = "?";
+  unsigned port = 0;
+  char buf[INET6_ADDRSTRLEN + 2] = {};
+  switch (address.ss_family) {
+    case AF_INET: {
+      const auto& in = reinterpret_cast<const sockaddr_in&>(address);
+      if (inet_ntop(AF_INET, &in.sin_addr, buf, sizeof(buf)) != nullptr) text = buf;
+      port = ntohs(in.sin_port);
+      protocol = "tcp";
+      break;
+    }
+    case AF_INET6: {
+      const auto& in6 = reinterpret_cast<const sockaddr_in6&>(address);
+      text = "[";
+      if (inet_ntop(AF_INET6, &in6.sin6_addr, buf, sizeof(buf)) != nullptr) {
+        text.append(buf).append("]");
+      }
+      port = ntohs(in6.sin6_port);
+      protocol = "tcp6";
+      break;
+    }
+    case AF_UNIX: {
+      const auto& un = reinterpret_cast<const sockaddr_un&>(address);
+      text.assign(un.sun_path, strnlen(un.sun_path, sizeof(un.sun_path)));
+      protocol = "unix";
+      break;
+    }
+  }
+  if (text.size() < 2) text = absl::StrCat("<AF ", address.ss_family, ">");
+  return port != 0 ? absl::StrCat(protocol, ":", text, ":", port)
+                   : absl::StrCat(protocol, ":", text);
+}
+
 }  // namespace
+
+std::vector<ConnectionStat> DescribeConnections(const ConnectionRegistry& registry, uint32_t now) {
+  std::vector<ConnectionStat> stats;
+  registry.ForEach([&](int fd, const ConnectionRegistry::Entry& entry) {
+    ConnectionStat stat;
+    stat.fd = fd;
+    stat.state = entry.state.load(std::memory_order_relaxed);
+    const uint32_t last = entry.last_command.load(std::memory_order_relaxed);
+    stat.secs_since_last_cmd = now > last ? now - last : 0;
+    sockaddr_storage local{};
+    socklen_t len = sizeof(local);
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0) local = {};
+    if (stat.state == ConnState::kListening) {
+      stat.addr = AddressText(local);
+    } else {
+      // memcached never learns a unix client's (nameless) peer address and prints the zeroed
+      // one as "?:<AF 0>"; so do we.
+      sockaddr_storage peer{};
+      len = sizeof(peer);
+      if (local.ss_family != AF_UNIX &&
+          getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) != 0) {
+        peer = {};
+      }
+      stat.addr = AddressText(peer);
+      stat.listen_addr = AddressText(local);
+    }
+    stats.push_back(std::move(stat));
+  });
+  return stats;
+}
 
 Listener::Listener(event_base* base, ServerContext* context, std::vector<Worker*> workers)
     : base_(base), context_(context), workers_(std::move(workers)) {}
@@ -32,7 +100,10 @@ Listener::Listener(event_base* base, ServerContext* context, std::vector<Worker*
 Listener::~Listener() { Close(); }
 
 void Listener::Close() {
-  for (const auto& socket : sockets_) evconnlistener_free(socket->listener);
+  for (const auto& socket : sockets_) {
+    context_->connections.Remove(evconnlistener_get_fd(socket->listener));
+    evconnlistener_free(socket->listener);
+  }
   sockets_.clear();
 }
 
@@ -118,7 +189,9 @@ absl::Status Listener::ListenUnix() {
 }
 
 absl::Status Listener::Add(int fd, bool tls) {
-  auto socket = std::make_unique<Socket>(Socket{this, nullptr, tls});
+  auto socket = std::make_unique<Socket>();
+  socket->owner = this;
+  socket->tls = tls;
   socket->listener = evconnlistener_new(base_, &Listener::OnAccept, socket.get(),
                                         LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
                                         context_->config->backlog, fd);
@@ -126,6 +199,10 @@ absl::Status Listener::Add(int fd, bool tls) {
     close(fd);
     return Errno("listen");
   }
+  // A listener's idle time runs from its opening, as in memcached.
+  socket->stats_entry.state.store(ConnState::kListening, std::memory_order_relaxed);
+  socket->stats_entry.last_command.store(context_->store->Now(), std::memory_order_relaxed);
+  context_->connections.Add(fd, &socket->stats_entry);
   sockets_.push_back(std::move(socket));
   return absl::OkStatus();
 }

@@ -2,7 +2,8 @@
 // thread's event base. With -Z every TCP socket speaks TLS unless its -l entry starts with
 // "notls:"; the unix socket is always plain, as in memcached. Accepted connections go round-robin
 // to the workers; beyond -c they get memcached's "ERROR Too many open connections" and are closed.
-// Not thread-safe: main thread.
+// Listening sockets are listed in the context's ConnectionRegistry while open. Not thread-safe:
+// main thread.
 #pragma once
 
 #include <event2/listener.h>
@@ -16,6 +17,11 @@
 #include "server/worker.h"
 
 namespace memtwin::server {
+
+// "stats conns": every socket in `registry`, in fd order, with memcached's address texts (read
+// with getsockname/getpeername now, as memcached does for the local end) and idle seconds at
+// `now`. Thread-safe; holds the registry's lock while it runs.
+std::vector<ConnectionStat> DescribeConnections(const ConnectionRegistry& registry, uint32_t now);
 
 class Listener {
  public:
@@ -33,9 +39,10 @@ class Listener {
 
  private:
   struct Socket {
-    Listener* owner;
-    evconnlistener* listener;
-    bool tls;  // -Z and not opted out with "notls:"
+    Listener* owner = nullptr;
+    evconnlistener* listener = nullptr;
+    bool tls = false;  // -Z and not opted out with "notls:"
+    ConnectionRegistry::Entry stats_entry;
   };
   static void OnAccept(evconnlistener* listener, evutil_socket_t fd, sockaddr* addr, int len,
                        void* arg);

@@ -191,9 +191,19 @@ int Run(int argc, char** argv) {
     context.replication_role = [r] { return r->RoleName(); };
   }
 
+  context.connection_stats = [&context] {
+    return DescribeConnections(context.connections, context.store->Now());
+  };
+
   event_base* base = event_base_new();
   MainLoop loop{base, store->get()};
   context.request_shutdown = [base] { event_base_loopexit(base, nullptr); };
+  // Before any port opens: a SIGTERM sent as soon as the port answers must mean a clean exit,
+  // not the default action.
+  event* sigterm = evsignal_new(base, SIGTERM, &OnSignal, &loop);
+  event* sigint = evsignal_new(base, SIGINT, &OnSignal, &loop);
+  event_add(sigterm, nullptr);
+  event_add(sigint, nullptr);
 
   std::vector<std::unique_ptr<Worker>> workers;
   std::vector<Worker*> worker_ptrs;
@@ -228,12 +238,8 @@ int Run(int argc, char** argv) {
     std::ofstream(config.pid_file) << getpid() << "\n";
   }
 
-  event* sigterm = evsignal_new(base, SIGTERM, &OnSignal, &loop);
-  event* sigint = evsignal_new(base, SIGINT, &OnSignal, &loop);
   event* tick = event_new(base, -1, EV_PERSIST, &OnMaintenanceTick, &loop);
   const timeval one_second{1, 0};
-  event_add(sigterm, nullptr);
-  event_add(sigint, nullptr);
   event_add(tick, &one_second);
   {
     // Always, unlike memcached: an operator of a pair wants the role and peer in the log.

@@ -5,11 +5,14 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "server/config.h"
 #include "server/stats.h"
 #include "storage/store.h"
@@ -25,6 +28,60 @@ class TlsControl {
   virtual uint64_t handshake_errors() const = 0;
   virtual uint64_t new_sessions() const = 0;
   virtual int64_t last_load_time() const = 0;  // unix seconds
+};
+
+// What a socket is doing, for "stats conns": the memcached 1.6 connection states that memtwin's
+// sockets pass through (memcached's names are in the protocol, which prints them).
+enum class ConnState : uint8_t {
+  kListening,  // a listening socket
+  kNewCmd,     // accepted (or TLS handshake under way) and nothing read yet; or yielded (-R)
+               // with requests waiting
+  kRead,       // waiting for a request, or for the rest of its command line
+  kParseCmd,   // handling requests
+  kNread,      // waiting for the rest of a data block
+  kMwrite,     // replies queued that the socket would not take yet
+  kClosing,    // closing
+};
+
+// Every open listening socket and client connection, by fd, for "stats conns". Each socket's
+// owner (the main thread for listeners, a worker for connections) keeps an Entry, adds it once
+// the socket is running and removes it before it closes the fd, so a registered fd is open while
+// the lock is held. The owner writes the entry with relaxed stores (once per batch of requests);
+// ForEach reads it from whichever thread asks. Thread-safe.
+class ConnectionRegistry {
+ public:
+  struct Entry {
+    std::atomic<ConnState> state{ConnState::kNewCmd};
+    std::atomic<uint32_t> last_command{0};  // unix seconds; when it was registered, at first
+  };
+
+  void Add(int fd, const Entry* entry) {
+    absl::MutexLock lock(&mu_);
+    by_fd_[fd] = entry;
+  }
+  void Remove(int fd) {
+    absl::MutexLock lock(&mu_);
+    by_fd_.erase(fd);
+  }
+  // In fd order (memcached's), under the lock: the fds stay open while `visit` runs, and no
+  // socket can come or go.
+  void ForEach(absl::FunctionRef<void(int fd, const Entry& entry)> visit) const {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [fd, entry] : by_fd_) visit(fd, *entry);
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::map<int, const Entry*> by_fd_ ABSL_GUARDED_BY(mu_);
+};
+
+// One socket's lines of "stats conns", as the networking side describes it.
+struct ConnectionStat {
+  int fd = -1;
+  std::string addr;         // memcached's text: "tcp:127.0.0.1:11211", "tcp6:[::1]:11211", ...
+  std::string listen_addr;  // the local end of a client connection; empty for a listener
+  ConnState state = ConnState::kNewCmd;
+  uint32_t secs_since_last_cmd = 0;
 };
 
 struct ServerContext {
@@ -44,6 +101,10 @@ struct ServerContext {
   std::function<const char*()> replication_role;
   // Set when -Z is on.
   TlsControl* tls = nullptr;
+  // The sockets that "stats conns" lists; connection_stats (set by main, as the socket addresses
+  // are the networking side's business) describes them.
+  ConnectionRegistry connections;
+  std::function<std::vector<ConnectionStat>()> connection_stats;
 };
 
 }  // namespace memtwin::server

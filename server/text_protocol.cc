@@ -95,6 +95,27 @@ void ClassStat(std::string* out, std::string_view prefix, int id, std::string_vi
 
 std::string_view YesNo(bool b) { return b ? "yes" : "no"; }
 
+// memcached's names (its state_text), for "stats conns".
+std::string_view ConnStateName(ConnState state) {
+  switch (state) {
+    case ConnState::kListening:
+      return "conn_listening";
+    case ConnState::kNewCmd:
+      return "conn_new_cmd";
+    case ConnState::kRead:
+      return "conn_read";
+    case ConnState::kParseCmd:
+      return "conn_parse_cmd";
+    case ConnState::kNread:
+      return "conn_nread";
+    case ConnState::kMwrite:
+      return "conn_mwrite";
+    case ConnState::kClosing:
+      return "conn_closing";
+  }
+  return "conn_closed";
+}
+
 // printf into a small buffer, for the few stats memcached prints with a format.
 template <typename... Args>
 std::string_view Format(char (&buf)[64], const char* fmt, Args... args) {
@@ -184,6 +205,7 @@ class Runner {
   void ItemsStats();
   void SlabsStats();
   void SizesStats();
+  void ConnsStats();
   void ResetStats();
   void LruCrawler(const TokenizedLine& t);
   void Metadump(std::string_view classes);
@@ -587,10 +609,14 @@ void Runner::CacheMemlimit(const TokenizedLine& t) {
     Reply(out_, noreply, kMemlimitTooSmall);
   } else if (megabytes > kMaxMemlimitMb) {
     Reply(out_, noreply, kMemlimitNotBytes);
-  } else if (config_->storage.preallocate) {
+  } else if (!store_->SetMemoryLimit(size_t{megabytes} << 20).ok()) {
+    // memcached's one answer for "cannot": preallocated (-L), or here also beyond the reach of
+    // the Store's item refs, or the kernel would not map the pages.
     Reply(out_, noreply, kMemlimitFailed);
   } else {
-    // Accepted like memcached, but the Store keeps the -m it was created with.
+    if (context_->verbosity.load(std::memory_order_relaxed) > 0) {
+      std::fprintf(stderr, "maxbytes adjusted to %um\n", megabytes);
+    }
     Reply(out_, noreply, kOk);
   }
 }
@@ -614,7 +640,7 @@ void Runner::Stats(const TokenizedLine& t) {
   } else if (t.tokens[1] == "sizes") {
     SizesStats();
   } else if (t.tokens[1] == "conns") {
-    // Connections belong to the networking layer, which this handler cannot see.
+    ConnsStats();
   } else if (t.tokens[1] == "replication") {
     if (context_->replication_stats) {
       for (const auto& [name, value] : context_->replication_stats()) Stat(out_, name, value);
@@ -626,6 +652,28 @@ void Runner::Stats(const TokenizedLine& t) {
     return;
   }
   out_->append("END\r\n");
+}
+
+// memcached's process_stats_conns: per socket in fd order, addr, listen_addr (not for a
+// listener), state and secs_since_last_cmd.
+void Runner::ConnsStats() {
+  if (!context_->connection_stats) return;  // no networking (the protocol's own tests)
+  for (const ConnectionStat& c : context_->connection_stats()) {
+    const auto line = [&](std::string_view name, std::string_view value) {
+      out_->append("STAT ");
+      AppendSigned(out_, c.fd);
+      out_->push_back(':');
+      out_->append(name);
+      out_->push_back(' ');
+      out_->append(value);
+      out_->append("\r\n");
+    };
+    line("addr", c.addr);
+    if (c.state != ConnState::kListening) line("listen_addr", c.listen_addr);
+    line("state", ConnStateName(c.state));
+    char buf[64];
+    line("secs_since_last_cmd", Format(buf, "%u", c.secs_since_last_cmd));
+  }
 }
 
 // memcached's server_stats + get_stats(NULL) + item_stats_totals, in its order, as printed by a
@@ -725,7 +773,7 @@ void Runner::SettingsStats() {
   }
   const storage::SlabClasses& classes = store_->slab_classes();
 
-  Stat(out_, "maxbytes", o.memory_limit);
+  Stat(out_, "maxbytes", store_->memory_limit());  // cache_memlimit moves it
   Stat(out_, "maxconns", Format(buf, "%d", c.max_connections));
   Stat(out_, "tcpport", Format(buf, "%d", c.port));
   Stat(out_, "udpport", Format(buf, "%d", c.udp_port));

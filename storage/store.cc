@@ -111,8 +111,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Create(const StorageOptions& optio
     return absl::InvalidArgumentError("chunk size must be greater than 0");
   }
   const size_t page_size = std::max<size_t>(size_t{1} << 20, options.item_size_max);
-  const size_t pages = std::max<size_t>(1, options.memory_limit / page_size);
-  auto arena = Arena::Create(page_size, pages, options.preallocate);
+  auto arena = Arena::Create(page_size, options.memory_limit, options.preallocate);
   if (!arena.ok()) return arena.status();
   return std::unique_ptr<Store>(new Store(options, clock, versions, *arena));
 }
@@ -995,7 +994,7 @@ StoreStats Store::Stats() const {
     s.classes.push_back(c);
   }
   s.total_malloced = arena_->pages_taken() * arena_->page_size();
-  s.limit_maxbytes = options_.memory_limit;
+  s.limit_maxbytes = arena_->limit_bytes();
   s.hash_power_level = table_.power();
   s.hash_bytes = table_.bytes();
   s.hash_is_expanding = table_.growing();

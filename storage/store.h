@@ -203,7 +203,7 @@ struct StoreStats {
   uint64_t evicted_unfetched = 0;
   uint64_t outofmemory = 0;
   uint64_t total_malloced = 0;  // bytes of pages handed to classes
-  uint64_t limit_maxbytes = 0;
+  uint64_t limit_maxbytes = 0;  // the memory limit, as last set (see SetMemoryLimit)
   uint32_t hash_power_level = 0;
   uint64_t hash_bytes = 0;
   bool hash_is_expanding = false;
@@ -274,6 +274,13 @@ class Store {
 
   // Background upkeep, called periodically by the server: advances hash table growth.
   void Maintain();
+
+  // memcached's cache_memlimit: from now on pages are handed out up to `bytes` (as if started
+  // with that -m). Raising lets classes grow again; lowering stops their growth (pages in use
+  // stay, eviction takes over). Fails with preallocated pages (-L, as memcached) and beyond the
+  // reach of the item refs (see Arena), changing nothing.
+  absl::Status SetMemoryLimit(size_t bytes) { return arena_->SetLimit(bytes); }
+  size_t memory_limit() const { return arena_->limit_bytes(); }
 
   StoreStats Stats() const;
   // memcached's "stats sizes": live item count per 32-byte size bucket, by a full walk.

@@ -1,10 +1,17 @@
 // The memtwin binary as a network server: real processes on 127.0.0.1, raw sockets, and the
 // same bytes sent to Debian's memcached 1.6.18 where the reply must match.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
+#include <fstream>
+#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -380,6 +387,318 @@ TEST(ServerTest, LargestAcceptedValueArrivesWholeInOneByteAndSixtyFourKilobyteWr
     EXPECT_EQ(c->ReadUntil("\r\n"), "SERVER_ERROR object too large for cache\r\n") << t.name;
     EXPECT_EQ(c->Call("get k\r\n", "END\r\n"), "END\r\n") << t.name;  // the failed set removed it
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// stats conns
+
+// One socket of "stats conns".
+struct ConnRow {
+  int fd = -1;
+  std::string addr;
+  std::string listen_addr;
+  std::string state;
+  std::string secs;
+};
+
+// Reads "stats conns" strictly in memcached 1.6.18's shape: per socket, in rising fd order,
+// "STAT <fd>:addr", "STAT <fd>:listen_addr" (not for a listener), "STAT <fd>:state",
+// "STAT <fd>:secs_since_last_cmd <n>"; then END. Anything else is an error.
+std::vector<ConnRow> ParseConns(const std::string& reply, std::string* error) {
+  std::vector<ConnRow> rows;
+  const std::regex stat("STAT ([0-9]+):([a-z_]+) (.+)");
+  size_t pos = 0;
+  std::string expected_next = "addr";
+  for (;;) {
+    const size_t eol = reply.find("\r\n", pos);
+    if (eol == std::string::npos) {
+      *error = "unterminated";
+      return {};
+    }
+    const std::string line = reply.substr(pos, eol - pos);
+    pos = eol + 2;
+    if (line == "END" && expected_next == "addr") break;
+    std::smatch m;
+    if (!std::regex_match(line, m, stat)) {
+      *error = "bad line: " + line;
+      return {};
+    }
+    const int fd = std::stoi(m[1]);
+    const std::string name = m[2], value = m[3];
+    if (name == "addr" && expected_next == "addr") {
+      if (!rows.empty() && fd <= rows.back().fd) {
+        *error = "fds out of order at " + line;
+        return {};
+      }
+      rows.push_back(ConnRow{fd, value, "", "", ""});
+      expected_next = "listen_addr";
+      continue;
+    }
+    if (rows.empty() || fd != rows.back().fd) {
+      *error = "fd changed within a socket at " + line;
+      return {};
+    }
+    ConnRow& row = rows.back();
+    if (name == "listen_addr" && expected_next == "listen_addr") {
+      row.listen_addr = value;
+      expected_next = "state";
+    } else if (name == "state" && (expected_next == "listen_addr" || expected_next == "state")) {
+      if ((value == "conn_listening") != row.listen_addr.empty()) {
+        *error = "listen_addr is for clients only, at " + line;
+        return {};
+      }
+      row.state = value;
+      expected_next = "secs_since_last_cmd";
+    } else if (name == "secs_since_last_cmd" && expected_next == name &&
+               std::regex_match(value, std::regex("[0-9]+"))) {
+      row.secs = value;
+      expected_next = "addr";
+    } else {
+      *error = "unexpected line: " + line;
+      return {};
+    }
+  }
+  if (pos != reply.size()) *error = "bytes after END";
+  return rows;
+}
+
+// The rows as "addr | listen_addr | state", sorted, with ports and the unix path masked: what must
+// be equal between memcached and memtwin (fd numbers depend on when each server notices the
+// harness's readiness probe has gone).
+std::vector<std::string> Shape(const std::vector<ConnRow>& rows, const std::string& unix_path) {
+  const auto mask = [&](std::string text) {
+    text = std::regex_replace(text, std::regex("(\\]|[0-9]):[0-9]+$"), "$1:P");
+    if (!unix_path.empty()) text = std::regex_replace(text, std::regex(unix_path), "PATH");
+    return text;
+  };
+  std::vector<std::string> shape;
+  for (const ConnRow& row : rows) {
+    shape.push_back(mask(row.addr) + " | " + mask(row.listen_addr) + " | " + row.state);
+  }
+  std::sort(shape.begin(), shape.end());
+  return shape;
+}
+
+int LocalPort(int fd) {
+  sockaddr_storage address{};
+  socklen_t len = sizeof(address);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &len);
+  return ntohs(address.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&address)->sin6_port
+                                             : reinterpret_cast<sockaddr_in*>(&address)->sin_port);
+}
+
+// Asks "stats conns" until its shape is `expected` (a connection just closed, such as the
+// harness's readiness probe, or a reply just written takes a moment to show), with a deadline.
+// Returns the last reply's rows; a reply not in memcached's shape fails the test.
+std::vector<ConnRow> PollConns(Client* c, const std::vector<std::string>& expected,
+                               const std::string& unix_path = "") {
+  std::vector<ConnRow> rows;
+  for (int i = 0; i < 500; ++i) {
+    const std::string reply = c->Call("stats conns\r\n", "END\r\n");
+    std::string error;
+    rows = ParseConns(reply, &error);
+    EXPECT_EQ(error, "") << reply;
+    if (!error.empty() || Shape(rows, unix_path) == expected) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return rows;
+}
+
+const ConnRow* RowWithAddr(const std::vector<ConnRow>& rows, const std::string& addr) {
+  for (const ConnRow& row : rows) {
+    if (row.addr == addr) return &row;
+  }
+  return nullptr;
+}
+
+// The listener, a client idle after a command, a client that never sent one, and the client
+// asking: the shape and state names memcached 1.6.18 prints (the test runs it too).
+TEST(ServerTest, StatsConnsListsTheListenerAndClientsAsMemcachedDoes) {
+  const std::vector<std::string> expected = {
+      "tcp:127.0.0.1:P |  | conn_listening",
+      "tcp:127.0.0.1:P | tcp:127.0.0.1:P | conn_new_cmd",
+      "tcp:127.0.0.1:P | tcp:127.0.0.1:P | conn_parse_cmd",
+      "tcp:127.0.0.1:P | tcp:127.0.0.1:P | conn_read",
+  };
+  for (const std::string& binary : {MemcachedBinary(), MemtwinBinary()}) {
+    auto server = ServerProcess::Start(binary, {});
+    ASSERT_NE(server, nullptr) << binary;
+    auto used = Client::ConnectTcp(server->port());
+    ASSERT_NE(used, nullptr);
+    ASSERT_EQ(used->Call("set a 0 0 1\r\nx\r\n"), "STORED\r\n");
+    auto fresh = Client::ConnectTcp(server->port());
+    ASSERT_NE(fresh, nullptr);
+    auto asking = Client::ConnectTcp(server->port());
+    ASSERT_NE(asking, nullptr);
+    const std::vector<ConnRow> rows = PollConns(asking.get(), expected);
+    ASSERT_EQ(Shape(rows, ""), expected) << binary;
+    const std::string listen = "tcp:127.0.0.1:" + std::to_string(server->port());
+    EXPECT_EQ(rows[0].addr, listen) << binary;  // the lowest fd: opened first
+    const auto client = [&](Client* c) {
+      return RowWithAddr(rows, "tcp:127.0.0.1:" + std::to_string(LocalPort(c->fd())));
+    };
+    const ConnRow* u = client(used.get());
+    const ConnRow* f = client(fresh.get());
+    const ConnRow* a = client(asking.get());
+    ASSERT_TRUE(u != nullptr && f != nullptr && a != nullptr) << binary;
+    EXPECT_EQ(u->state, "conn_read") << binary;
+    EXPECT_EQ(f->state, "conn_new_cmd") << binary;
+    EXPECT_EQ(a->state, "conn_parse_cmd") << binary;
+    EXPECT_EQ(a->secs, "0") << binary;
+    for (const ConnRow* row : {u, f, a}) EXPECT_EQ(row->listen_addr, listen) << binary;
+  }
+}
+
+// Checked against memcached 1.6.18: the listener is "unix:<path>", and a client's own address,
+// which a unix socket does not have, prints as "?:<AF 0>". One difference on purpose: memcached
+// reads a listener's address into a sockaddr_in6 and so cuts its path to 26 bytes; memtwin
+// prints it whole.
+TEST(ServerTest, StatsConnsOnAUnixSocketMatchesMemcached) {
+  for (const std::string& binary : {MemcachedBinary(), MemtwinBinary()}) {
+    auto server = ServerProcess::StartUnix(binary, {});
+    ASSERT_NE(server, nullptr) << binary;
+    const std::string& path = server->unix_path();
+    std::vector<std::string> expected = {
+        "?:<AF 0> | unix:PATH | conn_parse_cmd",
+        "?:<AF 0> | unix:PATH | conn_read",
+        binary == MemcachedBinary() && path.size() > 26
+            ? "unix:" + path.substr(0, 26) + " |  | conn_listening"
+            : "unix:PATH |  | conn_listening",
+    };
+    std::sort(expected.begin(), expected.end());
+    auto used = Client::ConnectUnix(server->unix_path());
+    ASSERT_NE(used, nullptr);
+    ASSERT_EQ(used->Call("version\r\n").rfind("VERSION ", 0), 0u);
+    auto asking = Client::ConnectUnix(server->unix_path());
+    ASSERT_NE(asking, nullptr);
+    const std::vector<ConnRow> rows = PollConns(asking.get(), expected, server->unix_path());
+    EXPECT_EQ(Shape(rows, server->unix_path()), expected) << binary;
+  }
+}
+
+// An IPv6 listener and client print as "tcp6:[::1]:<port>", as memcached 1.6.18 prints them.
+TEST(ServerTest, StatsConnsShowsIpv6AddressesAsMemcachedDoes) {
+  const int probe = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in6 loopback{};
+  loopback.sin6_family = AF_INET6;
+  loopback.sin6_addr = in6addr_loopback;
+  const bool have_ipv6 =
+      probe >= 0 && bind(probe, reinterpret_cast<sockaddr*>(&loopback), sizeof(loopback)) == 0;
+  if (probe >= 0) close(probe);
+  if (!have_ipv6) GTEST_SKIP() << "no IPv6 loopback here";
+  const std::vector<std::string> expected = {
+      "tcp6:[::1]:P |  | conn_listening",
+      "tcp6:[::1]:P | tcp6:[::1]:P | conn_read",
+      "tcp:127.0.0.1:P |  | conn_listening",
+      "tcp:127.0.0.1:P | tcp:127.0.0.1:P | conn_parse_cmd",
+  };
+  for (const std::string& binary : {MemcachedBinary(), MemtwinBinary()}) {
+    // The harness adds "-l 127.0.0.1"; both servers add up repeated -l flags.
+    auto server = ServerProcess::Start(binary, {"-l", "[::1]"});
+    ASSERT_NE(server, nullptr) << binary;
+    const int v6 = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(v6, 0);
+    sockaddr_in6 to = loopback;
+    to.sin6_port = htons(static_cast<uint16_t>(server->port()));
+    ASSERT_EQ(connect(v6, reinterpret_cast<sockaddr*>(&to), sizeof(to)), 0) << binary;
+    const std::string version = "version\r\n";
+    ASSERT_EQ(send(v6, version.data(), version.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(version.size()));
+    char buf[64];
+    ASSERT_GT(recv(v6, buf, sizeof(buf), 0), 0);  // "VERSION ...\r\n" fits in one segment
+    auto asking = Client::ConnectTcp(server->port());
+    ASSERT_NE(asking, nullptr);
+    const std::vector<ConnRow> rows = PollConns(asking.get(), expected);
+    EXPECT_EQ(Shape(rows, ""), expected) << binary;
+    const std::string port = std::to_string(server->port());
+    EXPECT_EQ(rows[0].addr, "tcp6:[::1]:" + port) << binary;  // listeners open in -l order
+    const ConnRow* row = RowWithAddr(rows, "tcp6:[::1]:" + std::to_string(LocalPort(v6)));
+    ASSERT_NE(row, nullptr) << binary;
+    EXPECT_EQ(row->listen_addr, "tcp6:[::1]:" + port) << binary;
+    close(v6);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// cache_memlimit
+
+// Stores 1000-byte values under new keys until the server refuses one; returns how many it took.
+int FillUntilOutOfMemory(Client* c, int first_key) {
+  const std::string value(1000, 'v');
+  for (int i = first_key;; ++i) {
+    const std::string reply =
+        c->Call("set k" + std::to_string(i) + " 0 0 1000\r\n" + value + "\r\n");
+    if (reply != "STORED\r\n") {
+      EXPECT_EQ(reply, "SERVER_ERROR out of memory storing object\r\n") << i;
+      return i - first_key;
+    }
+  }
+}
+
+std::string StatOf(Client* c, const std::string& group, const std::string& name) {
+  const std::string reply = c->Call("stats" + group + "\r\n", "END\r\n");
+  const std::string prefix = "STAT " + name + " ";
+  const size_t at = reply.find(prefix);
+  if (at == std::string::npos) return "";
+  return reply.substr(at + prefix.size(), reply.find("\r\n", at) - at - prefix.size());
+}
+
+// memcached 1.6.18 -m 2 -M fills two pages of one class, and after "cache_memlimit 8" eight:
+// four times as many items (checked; this test runs it too).
+TEST(ServerTest, CacheMemlimitRaisedLetsAFullServerStoreMore) {
+  for (const std::string& binary : {MemcachedBinary(), MemtwinBinary()}) {
+    auto server = ServerProcess::Start(binary, {"-m", "2", "-M"});
+    ASSERT_NE(server, nullptr) << binary;
+    auto c = Client::ConnectTcp(server->port());
+    ASSERT_NE(c, nullptr);
+    const int before = FillUntilOutOfMemory(c.get(), 0);
+    ASSERT_GT(before, 0) << binary;
+    EXPECT_EQ(StatOf(c.get(), "", "limit_maxbytes"), "2097152") << binary;
+    EXPECT_EQ(c->Call("cache_memlimit 8\r\n"), "OK\r\n") << binary;
+    EXPECT_EQ(StatOf(c.get(), "", "limit_maxbytes"), "8388608") << binary;
+    EXPECT_EQ(StatOf(c.get(), " settings", "maxbytes"), "8388608") << binary;
+    const int more = FillUntilOutOfMemory(c.get(), before);
+    EXPECT_EQ(before + more, 4 * before) << binary;
+    EXPECT_EQ(StatOf(c.get(), "", "curr_items"), std::to_string(4 * before)) << binary;
+    EXPECT_EQ(StatOf(c.get(), "", "evictions"), "0") << binary;
+  }
+}
+
+TEST(ServerTest, CacheMemlimitLoweredStopsGrowthAndEvicts) {
+  auto server = StartMemtwin({"-m", "16"});
+  ASSERT_NE(server, nullptr);
+  auto c = Client::ConnectTcp(server->port());
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->Call("cache_memlimit 8\r\n"), "OK\r\n");
+  const std::string value(1000, 'v');
+  std::string script;
+  for (int i = 0; i < 16000; ++i) {
+    script += "set k" + std::to_string(i) + " 0 0 1000 noreply\r\n" + value + "\r\n";
+  }
+  ASSERT_TRUE(c->Send(script));
+  EXPECT_EQ(StatOf(c.get(), " slabs", "total_malloced"), "8388608");
+  EXPECT_NE(StatOf(c.get(), "", "evictions"), "0");
+}
+
+// -k: the reservation beyond the limit is not faulted in by mlockall, and a raised limit is
+// locked in as -k promises.
+TEST(ServerTest, CacheMemlimitWithLockedMemoryFaultsInOnlyWhatTheLimitAllows) {
+  auto server = StartMemtwin({"-k", "-m", "8"});
+  ASSERT_NE(server, nullptr);
+  auto c = Client::ConnectTcp(server->port());
+  ASSERT_NE(c, nullptr);
+  const auto status_kb = [&](const std::string& field) -> long {
+    std::ifstream in("/proc/" + std::to_string(server->pid()) + "/status");
+    for (std::string line; std::getline(in, line);) {
+      if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
+    }
+    return -1;
+  };
+  if (status_kb("VmLck") <= 0) GTEST_SKIP() << "mlockall is not permitted here";
+  const long before = status_kb("VmRSS");
+  EXPECT_LT(before, 256 * 1024) << "kB resident with -m 8";
+  EXPECT_EQ(c->Call("cache_memlimit 72\r\n"), "OK\r\n");
+  EXPECT_GE(status_kb("VmRSS") - before, 60 * 1024) << "kB faulted in by the raise";
 }
 
 }  // namespace

@@ -529,6 +529,44 @@ TEST(TextProtocolTest, CacheMemlimit) {
   Server p(prealloc);
   EXPECT_EQ(p.Send("cache_memlimit 100\r\n"),
             "MEMLIMIT_ADJUST_FAILED out of bounds or unable to adjust\r\n");
+  EXPECT_EQ(p.Stats()["limit_maxbytes"], "67108864");
+}
+
+TEST(TextProtocolTest, CacheMemlimitMovesTheLimitThatStatsShow) {
+  Server s;
+  // As memcached 1.6.18 (checked): both stats follow, in bytes.
+  EXPECT_EQ(s.Send("cache_memlimit 100\r\n"), "OK\r\n");
+  EXPECT_EQ(s.Stats()["limit_maxbytes"], "104857600");
+  EXPECT_THAT(s.Send("stats settings\r\n"), StartsWith("STAT maxbytes 104857600\r\n"));
+  EXPECT_EQ(s.Send("cache_memlimit 9 noreply\r\n"), "");
+  EXPECT_EQ(s.Stats()["limit_maxbytes"], "9437184");
+  // Refusals leave it alone.
+  s.Send("cache_memlimit 4\r\ncache_memlimit 2000000000\r\ncache_memlimit x\r\n");
+  EXPECT_EQ(s.Stats()["limit_maxbytes"], "9437184");
+  // memtwin only: its item refs reach 32 GiB (with -m up to that), so beyond it the limit cannot
+  // go; memcached would say OK.
+  EXPECT_EQ(s.Send("cache_memlimit 32768\r\n"),
+            "MEMLIMIT_ADJUST_FAILED out of bounds or unable to adjust\r\n");
+  EXPECT_EQ(s.Stats()["limit_maxbytes"], "9437184");
+  EXPECT_EQ(s.Send("cache_memlimit 32767\r\n"), "OK\r\n");
+}
+
+TEST(TextProtocolTest, CacheMemlimitRaisedLetsAFullStoreTakeMore) {
+  Config config;
+  config.storage.memory_limit = 1 << 20;  // one page
+  config.storage.evict = false;
+  Server s(config);
+  const std::string value(100000, 'v');
+  const auto set = [&](int i) {
+    return s.Send("set k" + std::to_string(i) + " 0 0 100000\r\n" + value + "\r\n");
+  };
+  int stored = 0;
+  while (set(stored) == "STORED\r\n") ++stored;
+  ASSERT_GT(stored, 0);
+  ASSERT_EQ(set(stored), "SERVER_ERROR out of memory storing object\r\n");
+  EXPECT_EQ(s.Send("cache_memlimit 8\r\n"), "OK\r\n");
+  for (int i = stored; i < 8 * stored; ++i) ASSERT_EQ(set(i), "STORED\r\n") << i;
+  EXPECT_EQ(s.Stats()["curr_items"], std::to_string(8 * stored));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1078,12 +1116,64 @@ TEST(TextProtocolTest, StatsSizesConnsAndUnknownGroups) {
          "\r\n");
   // Item sizes rounded up to 32 bytes, as memcached -o track_sizes.
   EXPECT_EQ(s.Send("stats sizes\r\n"), "STAT 64 2\r\nSTAT 160 1\r\nEND\r\n");
-  EXPECT_EQ(s.Send("stats conns\r\n"), "END\r\n");
+  EXPECT_EQ(s.Send("stats conns\r\n"), "END\r\n");  // no networking behind this context
   // checked against memcached 1.6.18
   EXPECT_EQ(s.Send("stats foo\r\n"), "ERROR\r\n");
   EXPECT_EQ(s.Send("stats Settings\r\n"), "ERROR\r\n");
   EXPECT_EQ(s.Send("stats items extra\r\n").substr(0, 11), "STAT items:");
   EXPECT_EQ(s.Send("stats   \r\n").substr(0, 9), "STAT pid ");
+}
+
+TEST(TextProtocolTest, StatsConnsPrintsEachSocketLikeMemcached) {
+  Server s;
+  s.context().connection_stats = [] {
+    return std::vector<ConnectionStat>{
+        {23, "tcp:127.0.0.1:11211", "", ConnState::kListening, 8},
+        {24, "tcp6:[::1]:11211", "", ConnState::kListening, 8},
+        {25, "tcp:127.0.0.1:60104", "tcp:127.0.0.1:11211", ConnState::kNewCmd, 2},
+        {26, "tcp6:[::1]:49996", "tcp6:[::1]:11211", ConnState::kParseCmd, 0},
+        {27, "?:<AF 0>", "unix:/tmp/mc.sock", ConnState::kRead, 4294967295u},
+        {28, "tcp:10.0.0.1:1", "tcp:10.0.0.2:11211", ConnState::kNread, 1},
+        {29, "tcp:10.0.0.1:2", "tcp:10.0.0.2:11211", ConnState::kMwrite, 1},
+        {30, "tcp:10.0.0.1:3", "tcp:10.0.0.2:11211", ConnState::kClosing, 1},
+    };
+  };
+  // The lines' shape and the state names checked against memcached 1.6.18 (listeners, tcp6,
+  // unix, conn_new_cmd, conn_parse_cmd, conn_read; the others are its state_text names).
+  EXPECT_EQ(s.Send("stats conns\r\n"),
+            "STAT 23:addr tcp:127.0.0.1:11211\r\n"
+            "STAT 23:state conn_listening\r\n"
+            "STAT 23:secs_since_last_cmd 8\r\n"
+            "STAT 24:addr tcp6:[::1]:11211\r\n"
+            "STAT 24:state conn_listening\r\n"
+            "STAT 24:secs_since_last_cmd 8\r\n"
+            "STAT 25:addr tcp:127.0.0.1:60104\r\n"
+            "STAT 25:listen_addr tcp:127.0.0.1:11211\r\n"
+            "STAT 25:state conn_new_cmd\r\n"
+            "STAT 25:secs_since_last_cmd 2\r\n"
+            "STAT 26:addr tcp6:[::1]:49996\r\n"
+            "STAT 26:listen_addr tcp6:[::1]:11211\r\n"
+            "STAT 26:state conn_parse_cmd\r\n"
+            "STAT 26:secs_since_last_cmd 0\r\n"
+            "STAT 27:addr ?:<AF 0>\r\n"
+            "STAT 27:listen_addr unix:/tmp/mc.sock\r\n"
+            "STAT 27:state conn_read\r\n"
+            "STAT 27:secs_since_last_cmd 4294967295\r\n"
+            "STAT 28:addr tcp:10.0.0.1:1\r\n"
+            "STAT 28:listen_addr tcp:10.0.0.2:11211\r\n"
+            "STAT 28:state conn_nread\r\n"
+            "STAT 28:secs_since_last_cmd 1\r\n"
+            "STAT 29:addr tcp:10.0.0.1:2\r\n"
+            "STAT 29:listen_addr tcp:10.0.0.2:11211\r\n"
+            "STAT 29:state conn_mwrite\r\n"
+            "STAT 29:secs_since_last_cmd 1\r\n"
+            "STAT 30:addr tcp:10.0.0.1:3\r\n"
+            "STAT 30:listen_addr tcp:10.0.0.2:11211\r\n"
+            "STAT 30:state conn_closing\r\n"
+            "STAT 30:secs_since_last_cmd 1\r\n"
+            "END\r\n");
+  // checked against memcached 1.6.18: words after "conns" are ignored
+  EXPECT_THAT(s.Send("stats conns x\r\n"), StartsWith("STAT 23:addr "));
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // storage::Store memory management: pages handed out up to memory_limit, per-class LRU eviction
 // (least recently used first, reads bump at most once per interval, expired items reclaimed
-// before live ones are evicted) and -M (evict = false) refusing writes instead.
+// before live ones are evicted), -M (evict = false) refusing writes instead, and the limit moved
+// at run time (SetMemoryLimit, the cache_memlimit command).
 //
 // The tests fill one slab class whose chunks are large (a handful per 1 MB page) in a store of
 // two pages, so the capacity is known exactly: 2 * chunks_per_page.
@@ -286,6 +287,114 @@ TEST_F(StoreLruTest, EvictionOfOneClassLeavesOtherClassesAlone) {
   const StoreStats s = store_->Stats();
   EXPECT_EQ(test::FindClass(s, class_id_)->total_pages, 2u);
   EXPECT_EQ(test::FindClass(s, 1)->evicted, 0u);
+}
+
+TEST_F(StoreLruTest, RaisedLimitLetsTheStoreGrowBeyondTheOldLimitWithoutEvicting) {
+  Make(/*evict=*/true, /*pages=*/2);
+  Fill();
+  ASSERT_TRUE(store_->SetMemoryLimit(4 * kPage).ok());
+  EXPECT_EQ(store_->memory_limit(), 4 * kPage);
+  for (size_t i = capacity_; i < 2 * capacity_; ++i) {
+    ASSERT_EQ(Put(*store_, Key(i), Value(i)), StoreResult::kStored) << i;
+  }
+  StoreStats s = store_->Stats();
+  EXPECT_EQ(s.evictions, 0u);
+  EXPECT_EQ(s.curr_items, 2 * capacity_);
+  EXPECT_EQ(s.total_malloced, 4 * kPage);
+  EXPECT_EQ(s.limit_maxbytes, 4 * kPage);
+  for (size_t i = 0; i < 2 * capacity_; ++i) EXPECT_TRUE(HasOriginalValue(i)) << i;
+  // The new limit holds in its turn.
+  ASSERT_EQ(Put(*store_, Key(2 * capacity_), Value(0)), StoreResult::kStored);
+  s = store_->Stats();
+  EXPECT_EQ(s.evictions, 1u);
+  EXPECT_EQ(s.total_malloced, 4 * kPage);
+}
+
+TEST_F(StoreLruTest, WithoutEvictionRaisedLimitTurnsOutOfMemoryIntoStored) {
+  Make(/*evict=*/false, /*pages=*/2);
+  Fill();
+  const std::string key = NewKey("new-");
+  ASSERT_EQ(Put(*store_, key, Value(1)), StoreResult::kOutOfMemory);
+  ASSERT_TRUE(store_->SetMemoryLimit(3 * kPage).ok());
+  EXPECT_EQ(Put(*store_, key, Value(1)), StoreResult::kStored);
+  EXPECT_EQ(ValueOf(*store_, key), Value(1));
+  EXPECT_EQ(store_->Stats().total_malloced, 3 * kPage);
+}
+
+TEST_F(StoreLruTest, LoweredLimitStopsGrowthAndEvictsInstead) {
+  Make(/*evict=*/true, /*pages=*/4);
+  for (size_t i = 0; i < per_page_; ++i) {
+    ASSERT_EQ(Put(*store_, Key(i), Value(i)), StoreResult::kStored) << i;
+  }
+  ASSERT_EQ(store_->Stats().total_malloced, kPage);
+  ASSERT_TRUE(store_->SetMemoryLimit(2 * kPage).ok());
+  for (size_t i = per_page_; i < 4 * per_page_; ++i) {
+    ASSERT_EQ(Put(*store_, Key(i), Value(i)), StoreResult::kStored) << i;
+  }
+  const StoreStats s = store_->Stats();
+  EXPECT_EQ(s.total_malloced, 2 * kPage);
+  EXPECT_EQ(s.limit_maxbytes, 2 * kPage);
+  EXPECT_EQ(s.curr_items, 2 * per_page_);
+  EXPECT_EQ(s.evictions, 2 * per_page_);
+}
+
+TEST_F(StoreLruTest, LimitLoweredBelowWhatIsInUseKeepsThosePages) {
+  Make(/*evict=*/true, /*pages=*/4);
+  Fill();
+  ASSERT_TRUE(store_->SetMemoryLimit(2 * kPage).ok());
+  // As memcached without slab reassignment: nothing is given back, nothing more is taken.
+  for (size_t i = capacity_; i < 2 * capacity_; ++i) {
+    ASSERT_EQ(Put(*store_, Key(i), Value(i)), StoreResult::kStored) << i;
+  }
+  StoreStats s = store_->Stats();
+  EXPECT_EQ(s.total_malloced, 4 * kPage);
+  EXPECT_EQ(s.limit_maxbytes, 2 * kPage);
+  EXPECT_EQ(s.curr_items, capacity_);
+  EXPECT_EQ(s.evictions, capacity_);
+  // Another class finds no page to start with, and this store evicts nothing of its own.
+  EXPECT_EQ(Put(*store_, "small", "value"), StoreResult::kOutOfMemory);
+  // Raised again, the pages in use count against the new limit.
+  ASSERT_TRUE(store_->SetMemoryLimit(5 * kPage).ok());
+  EXPECT_EQ(Put(*store_, "small", "value"), StoreResult::kStored);
+  s = store_->Stats();
+  EXPECT_EQ(s.total_malloced, 5 * kPage);
+  EXPECT_EQ(s.limit_maxbytes, 5 * kPage);
+}
+
+TEST(StoreMemoryLimitTest, LimitIsReportedAsGivenAndPagesRoundDown) {
+  ManualClock clock(kStart);
+  StorageOptions options;
+  options.memory_limit = 8 * kPage;
+  auto store = test::MakeStore(options, &clock);
+  EXPECT_EQ(store->memory_limit(), 8 * kPage);
+  ASSERT_TRUE(store->SetMemoryLimit(3 * kPage + 12345).ok());
+  EXPECT_EQ(store->memory_limit(), 3 * kPage + 12345);
+  EXPECT_EQ(store->Stats().limit_maxbytes, 3 * kPage + 12345);
+  // A limit under one page still leaves one, as -m does.
+  ASSERT_TRUE(store->SetMemoryLimit(1).ok());
+  EXPECT_EQ(store->Stats().limit_maxbytes, 1u);
+  EXPECT_EQ(Put(*store, "k", "v"), StoreResult::kStored);
+  EXPECT_EQ(Put(*store, "bigger", std::string(2000, 'v')), StoreResult::kOutOfMemory);
+}
+
+TEST(StoreMemoryLimitTest, PreallocatedPagesKeepTheirLimit) {
+  ManualClock clock(kStart);
+  StorageOptions options;
+  options.memory_limit = 2 * kPage;
+  options.preallocate = true;
+  auto store = test::MakeStore(options, &clock);
+  EXPECT_EQ(store->SetMemoryLimit(4 * kPage).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store->SetMemoryLimit(kPage).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store->Stats().limit_maxbytes, 2 * kPage);
+}
+
+TEST(StoreMemoryLimitTest, LimitCannotRiseBeyondWhatItemRefsReach) {
+  ManualClock clock(kStart);
+  auto store = test::MakeStore(StorageOptions{}, &clock);
+  // 8-byte units: 32 GiB less the last page.
+  EXPECT_EQ(store->SetMemoryLimit(size_t{32} << 30).code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(store->Stats().limit_maxbytes, StorageOptions{}.memory_limit);
+  EXPECT_TRUE(store->SetMemoryLimit((size_t{32} << 30) - kPage).ok());
 }
 
 }  // namespace

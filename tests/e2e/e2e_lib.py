@@ -457,7 +457,10 @@ class HAProxy:
                      % (check.stdout, check.stderr))
             self.proc = spawn([HAPROXY, "-f", self.cfg, "-db"], self.log)
             try:
-                wait_for("%s to listen" % name, lambda: self._alive() and port_open(self.port),
+                # HAProxy binds the frontend and the stats socket one after the other: wait
+                # for both, or a first `show stat` can find no socket yet.
+                wait_for("%s to listen" % name,
+                         lambda: self._alive() and port_open(self.port) and self._stats_ready(),
                          15)
                 return
             except AssertionError:
@@ -470,6 +473,13 @@ class HAProxy:
         if self.proc.poll() is not None:
             raise AssertionError("%s exited; log:\n%s" % (self.name, tail(self.log)))
         return True
+
+    def _stats_ready(self):
+        try:
+            self.server_status()
+            return True
+        except OSError:
+            return False
 
     def server_status(self):
         """{'a': 'UP', 'b': 'DOWN', ...} from `show stat` on the stats socket."""

@@ -11,8 +11,8 @@
 #include <chrono>
 #include <cstdint>
 #include <fstream>
-#include <regex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -401,12 +401,34 @@ struct ConnRow {
   std::string secs;
 };
 
+bool AllDigits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// Splits "STAT <fd>:<name> <value>" (name in [a-z_]+, value non-empty); false for anything else.
+bool SplitConnStat(const std::string& line, int* fd, std::string* name, std::string* value) {
+  constexpr std::string_view kStat = "STAT ";
+  if (line.compare(0, kStat.size(), kStat) != 0) return false;
+  const size_t colon = line.find(':', kStat.size());
+  const size_t space = line.find(' ', kStat.size());
+  if (colon == std::string::npos || space == std::string::npos || colon > space) return false;
+  const std::string digits = line.substr(kStat.size(), colon - kStat.size());
+  *name = line.substr(colon + 1, space - colon - 1);
+  *value = line.substr(space + 1);
+  if (!AllDigits(digits) || name->empty() || value->empty() ||
+      !std::all_of(name->begin(), name->end(),
+                   [](char c) { return c == '_' || (c >= 'a' && c <= 'z'); })) {
+    return false;
+  }
+  *fd = std::stoi(digits);
+  return true;
+}
+
 // Reads "stats conns" strictly in memcached 1.6.18's shape: per socket, in rising fd order,
 // "STAT <fd>:addr", "STAT <fd>:listen_addr" (not for a listener), "STAT <fd>:state",
 // "STAT <fd>:secs_since_last_cmd <n>"; then END. Anything else is an error.
 std::vector<ConnRow> ParseConns(const std::string& reply, std::string* error) {
   std::vector<ConnRow> rows;
-  const std::regex stat("STAT ([0-9]+):([a-z_]+) (.+)");
   size_t pos = 0;
   std::string expected_next = "addr";
   for (;;) {
@@ -418,13 +440,12 @@ std::vector<ConnRow> ParseConns(const std::string& reply, std::string* error) {
     const std::string line = reply.substr(pos, eol - pos);
     pos = eol + 2;
     if (line == "END" && expected_next == "addr") break;
-    std::smatch m;
-    if (!std::regex_match(line, m, stat)) {
+    int fd;
+    std::string name, value;
+    if (!SplitConnStat(line, &fd, &name, &value)) {
       *error = "bad line: " + line;
       return {};
     }
-    const int fd = std::stoi(m[1]);
-    const std::string name = m[2], value = m[3];
     if (name == "addr" && expected_next == "addr") {
       if (!rows.empty() && fd <= rows.back().fd) {
         *error = "fds out of order at " + line;
@@ -449,8 +470,7 @@ std::vector<ConnRow> ParseConns(const std::string& reply, std::string* error) {
       }
       row.state = value;
       expected_next = "secs_since_last_cmd";
-    } else if (name == "secs_since_last_cmd" && expected_next == name &&
-               std::regex_match(value, std::regex("[0-9]+"))) {
+    } else if (name == "secs_since_last_cmd" && expected_next == name && AllDigits(value)) {
       row.secs = value;
       expected_next = "addr";
     } else {
@@ -467,8 +487,18 @@ std::vector<ConnRow> ParseConns(const std::string& reply, std::string* error) {
 // harness's readiness probe has gone).
 std::vector<std::string> Shape(const std::vector<ConnRow>& rows, const std::string& unix_path) {
   const auto mask = [&](std::string text) {
-    text = std::regex_replace(text, std::regex("(\\]|[0-9]):[0-9]+$"), "$1:P");
-    if (!unix_path.empty()) text = std::regex_replace(text, std::regex(unix_path), "PATH");
+    // A trailing ":<port>" after an address ("1.2.3.4:" or "[::1]:") becomes ":P".
+    const size_t colon = text.rfind(':');
+    if (colon != std::string::npos && colon > 0 && AllDigits(text.substr(colon + 1)) &&
+        (text[colon - 1] == ']' || (text[colon - 1] >= '0' && text[colon - 1] <= '9'))) {
+      text = text.substr(0, colon) + ":P";
+    }
+    if (!unix_path.empty()) {
+      for (size_t at = text.find(unix_path); at != std::string::npos;
+           at = text.find(unix_path, at + 4)) {
+        text.replace(at, unix_path.size(), "PATH");
+      }
+    }
     return text;
   };
   std::vector<std::string> shape;

@@ -206,6 +206,7 @@ class Runner {
   void SlabsStats();
   void SizesStats();
   void ConnsStats();
+  void CacheDump(const TokenizedLine& t);
   void ResetStats();
   void LruCrawler(const TokenizedLine& t);
   void Metadump(std::string_view classes);
@@ -641,6 +642,9 @@ void Runner::Stats(const TokenizedLine& t) {
     SizesStats();
   } else if (t.tokens[1] == "conns") {
     ConnsStats();
+  } else if (t.tokens[1] == "cachedump") {
+    CacheDump(t);
+    return;
   } else if (t.tokens[1] == "replication") {
     if (context_->replication_stats) {
       for (const auto& [name, value] : context_->replication_stats()) Stat(out_, name, value);
@@ -650,6 +654,49 @@ void Runner::Stats(const TokenizedLine& t) {
   } else {
     Reply(out_, false, kError);
     return;
+  }
+  out_->append("END\r\n");
+}
+
+// memcached's "stats cachedump <class> <limit>": "ITEM <key> [<value bytes> b; <expiry> s]" for
+// up to <limit> items of one slab class (0: no limit), at most 2 MB of lines, then END; the
+// errors are memcached 1.6.18's (checked by hand). memcached lists only its COLD LRU, so right
+// after a write it often lists nothing; memtwin has one LRU per class and lists the class's live
+// items in hash-table order. libmemcached's memcdump is the user.
+void Runner::CacheDump(const TokenizedLine& t) {
+  constexpr size_t kMaxDumpBytes = 2 * 1024 * 1024;
+  if (t.count < 4) {
+    Reply(out_, false, "CLIENT_ERROR bad command line");
+    return;
+  }
+  uint32_t id;
+  uint32_t limit;
+  if (!text::ParseUint32(t.tokens[2], &id) || !text::ParseUint32(t.tokens[3], &limit)) {
+    Reply(out_, false, kBadFormat);
+    return;
+  }
+  if (id > kMaxSlabClassId) {
+    Reply(out_, false, "CLIENT_ERROR Illegal slab id");
+    return;
+  }
+  std::string* const out = out_;
+  const size_t start = out->size();
+  uint64_t listed = 0;
+  storage::SnapshotCursor cursor;
+  while (store_->ItemsStep(&cursor, kMetadumpGroupsPerStep, [&](const ItemView& item) {
+    if (item.class_id != id || (limit != 0 && listed >= limit) ||
+        out->size() - start >= kMaxDumpBytes) {
+      return;
+    }
+    ++listed;
+    out->append("ITEM ");
+    out->append(item.key.data(), item.key.size());
+    out->append(" [");
+    AppendNumber(out, item.value.size());
+    out->append(" b; ");
+    AppendNumber(out, item.exptime);
+    out->append(" s]\r\n");
+  })) {
   }
   out_->append("END\r\n");
 }

@@ -16,10 +16,8 @@ go to node B directly, so every check also shows that the write reached the peer
   - memcstat on both nodes: version, items, `--args=replication` (one MASTER, one SLAVE, both
     streaming), `--analyze` over both;
   - tools/paircheck finds the two nodes identical after the writes and after the flush.
-Fails (never skips) when a tool is missing. memcdump is not run: it lists keys with
-`stats cachedump`, which memtwin does not implement (it answers ERROR, and memcdump prints
-"Failed to dump keys"); memcached-tool's `keys` and `dump` (memcached_tool_test.py) use
-`lru_crawler metadump` instead.
+  - memcdump (`stats items` + `stats cachedump`) on node B lists every item once.
+Fails (never skips) when a tool is missing.
 """
 
 import os
@@ -33,7 +31,7 @@ import e2e_lib as e2e  # noqa: E402
 RUN_DEADLINE_SECONDS = 100  # CTest's TIMEOUT is 120
 TOOL_TIMEOUT = 30
 TOOLS = ["memccp", "memccat", "memcexist", "memcrm", "memctouch", "memcping", "memcflush",
-         "memcslap", "memcstat"]
+         "memcslap", "memcstat", "memcdump"]
 
 
 def tool(name, *args, rc=0, cwd=None):
@@ -185,6 +183,18 @@ def run(binary, paircheck_binary, workdir):
 
     # --- the pair holds the same items ---------------------------------------------------------
     report.append("paircheck after the writes: %s" % paircheck(paircheck_binary, a, b))
+
+    # --- memcdump -----------------------------------------------------------------------------
+    dumped = tool("memcdump", servers(b)).split()
+    listed = set(e2e.metadump_keys(b.port))
+    if "beta.bin" not in dumped or len(dumped) != len(set(dumped)) or set(dumped) != listed:
+        raise AssertionError("memcdump on node B: %d keys (%d distinct, beta.bin %s); "
+                             "lru_crawler metadump lists %d; only in memcdump: %r; only in "
+                             "metadump: %r" % (len(dumped), len(set(dumped)),
+                                               "listed" if "beta.bin" in dumped else "missing",
+                                               len(listed), sorted(set(dumped) - listed)[:5],
+                                               sorted(listed - set(dumped))[:5]))
+    report.append("memcdump on node B: %d keys, the same as lru_crawler metadump" % len(dumped))
 
     # --- memcstat -----------------------------------------------------------------------------
     roles = {}

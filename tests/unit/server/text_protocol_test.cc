@@ -1124,6 +1124,29 @@ TEST(TextProtocolTest, StatsSizesConnsAndUnknownGroups) {
   EXPECT_EQ(s.Send("stats   \r\n").substr(0, 9), "STAT pid ");
 }
 
+// Line format and errors checked against memcached 1.6.18 (which lists only its COLD LRU, so the
+// items it prints differ; the bytes of each line do not).
+TEST(TextProtocolTest, StatsCachedumpListsOneClassLikeMemcached) {
+  Server s;
+  EXPECT_EQ(s.Send("set a 0 0 1\r\nx\r\nset bb 5 100 3\r\nxyz\r\n"), "STORED\r\nSTORED\r\n");
+  const std::string all = s.Send("stats cachedump 1 0\r\n");
+  EXPECT_NE(all.find("ITEM a [1 b; 0 s]\r\n"), std::string::npos) << all;
+  EXPECT_NE(all.find("ITEM bb [3 b; " + std::to_string(kStart + 100) + " s]\r\n"),
+            std::string::npos)
+      << all;
+  EXPECT_EQ(all.size(),
+            std::string("ITEM a [1 b; 0 s]\r\nITEM bb [3 b; 1700000100 s]\r\nEND\r\n").size());
+  const std::string one = s.Send("stats cachedump 1 1\r\n");
+  EXPECT_EQ(one.rfind("ITEM ", 0), 0u);
+  EXPECT_EQ(std::count(one.begin(), one.end(), '\n'), 2);
+  EXPECT_EQ(s.Send("stats cachedump 2 0\r\n"), "END\r\n");
+  EXPECT_EQ(s.Send("stats cachedump 0 0\r\n"), "END\r\n");
+  EXPECT_EQ(s.Send("stats cachedump 64 0\r\n"), "CLIENT_ERROR Illegal slab id\r\n");
+  EXPECT_EQ(s.Send("stats cachedump 1\r\n"), "CLIENT_ERROR bad command line\r\n");
+  EXPECT_EQ(s.Send("stats cachedump x 0\r\n"), "CLIENT_ERROR bad command line format\r\n");
+  EXPECT_EQ(s.Send("stats cachedump 1 x\r\n"), "CLIENT_ERROR bad command line format\r\n");
+}
+
 TEST(TextProtocolTest, StatsConnsPrintsEachSocketLikeMemcached) {
   Server s;
   s.context().connection_stats = [] {

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <sstream>
 #include <thread>
 
 namespace memtwin::testing {
@@ -77,6 +78,70 @@ int FreePort() {
   getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   close(fd);
   return ntohs(addr.sin_port);
+}
+
+bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    if (condition()) return true;
+    if (Clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+int ConnectLoopback(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+int ListenLoopback(int* port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 || listen(fd, 16) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    close(fd);
+    return -1;
+  }
+  *port = ntohs(addr.sin_port);
+  return fd;
+}
+
+StatMap StatsOf(int port, const std::string& group) {
+  StatMap stats;
+  auto c = Client::ConnectTcp(port);
+  if (c == nullptr) return stats;
+  std::istringstream lines(
+      c->Call(group.empty() ? "stats\r\n" : "stats " + group + "\r\n", "END\r\n"));
+  std::string line;
+  while (std::getline(lines, line)) {
+    std::istringstream fields(line);
+    std::string stat, name, value;
+    if (fields >> stat >> name >> value && stat == "STAT") stats[name] = value;
+  }
+  return stats;
+}
+
+uint64_t StatNumber(const StatMap& stats, const std::string& name) {
+  const auto it = stats.find(name);
+  return it == stats.end() ? 0 : std::stoull(it->second);
+}
+
+std::string StatText(const StatMap& stats, const std::string& name) {
+  const auto it = stats.find(name);
+  return it == stats.end() ? "(none)" : it->second;
 }
 
 std::unique_ptr<ServerProcess> ServerProcess::Start(const std::string& binary,
@@ -186,15 +251,8 @@ int ServerProcess::Stop(std::chrono::milliseconds timeout) {
 }
 
 std::unique_ptr<Client> Client::ConnectTcp(int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return nullptr;
-  }
+  const int fd = ConnectLoopback(port);
+  if (fd < 0) return nullptr;
   const int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   return std::unique_ptr<Client>(new Client(fd));

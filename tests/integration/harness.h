@@ -6,6 +6,9 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,6 +21,27 @@ std::string MemcachedBinary();
 
 // A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, read, closed).
 int FreePort();
+
+// Polls `condition` every 10 ms until it holds or `timeout` passes; true if it held.
+bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
+
+// A blocking TCP socket (close-on-exec, no other options) connected to 127.0.0.1:port, or -1.
+// The caller owns it and sets the timeouts it needs.
+int ConnectLoopback(int port);
+
+// A TCP socket listening on 127.0.0.1 at an ephemeral port (backlog 16), or -1; *port gets the
+// port. For in-test relays that stand between two nodes.
+int ListenLoopback(int* port);
+
+// A "stats" reply as name → value.
+using StatMap = std::map<std::string, std::string>;
+// "stats <group>" ("stats" alone when `group` is empty), read on a fresh connection; empty if
+// the node does not answer.
+StatMap StatsOf(int port, const std::string& group = "");
+// The stat as a number; 0 if absent.
+uint64_t StatNumber(const StatMap& stats, const std::string& name);
+// The stat as text; "(none)" if absent, so a failure message shows it was missing.
+std::string StatText(const StatMap& stats, const std::string& name);
 
 struct StartOptions {
   // Wait until the client port accepts connections before returning.

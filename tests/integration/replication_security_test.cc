@@ -47,16 +47,6 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-// Polls `condition` every 10 ms until it holds or `timeout` passes; true if it held.
-bool WaitFor(const std::function<bool()>& condition, milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  for (;;) {
-    if (condition()) return true;
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(milliseconds(10));
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Talking to a node
 
@@ -88,39 +78,13 @@ bool HoldsWithin(int port, const std::string& key, const std::string& value, mil
   return WaitFor([&] { return Get(port, key) == value; }, t);
 }
 
-using StatMap = std::map<std::string, std::string>;
-
-StatMap ReplicationStats(int port) {
-  StatMap stats;
-  auto c = Client::ConnectTcp(port);
-  if (c == nullptr) return stats;
-  std::istringstream lines(c->Call("stats replication\r\n", "END\r\n"));
-  std::string line;
-  while (std::getline(lines, line)) {
-    std::istringstream fields(line);
-    std::string stat, name, value;
-    if (fields >> stat >> name >> value && stat == "STAT") stats[name] = value;
-  }
-  return stats;
-}
-
-uint64_t Number(const StatMap& stats, const std::string& name) {
-  const auto it = stats.find(name);
-  return it == stats.end() ? 0 : std::stoull(it->second);
-}
-
-std::string Text(const StatMap& stats, const std::string& name) {
-  const auto it = stats.find(name);
-  return it == stats.end() ? "(none)" : it->second;
-}
-
 // Waits until stat `name` of the node reaches at least `at_least`.
 ::testing::AssertionResult CountReaches(int port, const std::string& name, uint64_t at_least,
                                         milliseconds timeout = seconds(5)) {
   uint64_t now = 0;
   if (WaitFor(
           [&] {
-            now = Number(ReplicationStats(port), name);
+            now = StatNumber(StatsOf(port, "replication"), name);
             return now >= at_least;
           },
           timeout)) {
@@ -181,14 +145,10 @@ class RawTls {
       SSL_CTX_use_certificate_chain_file(ctx_, identity.cert.c_str());
       SSL_CTX_use_PrivateKey_file(ctx_, identity.key.c_str(), SSL_FILETYPE_PEM);
     }
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    fd_ = ConnectLoopback(port);
+    if (fd_ < 0) return;
     const timeval rcv{0, 100 * 1000};  // reads wake up to check their deadline
     setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &rcv, sizeof(rcv));
-    if (connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return;
     ssl_ = SSL_new(ctx_);
     SSL_set_fd(ssl_, fd_);
     const auto deadline = Clock::now() + seconds(5);
@@ -265,17 +225,8 @@ class RawTls {
 class RecordingRelay {
  public:
   explicit RecordingRelay(int target_port) : target_port_(target_port) {
-    listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(addr);
-    if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
-        listen(listen_fd_, 16) != 0 ||
-        getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      ADD_FAILURE() << "relay cannot listen";
-    }
-    port_ = ntohs(addr.sin_port);
+    listen_fd_ = ListenLoopback(&port_);
+    if (listen_fd_ < 0) ADD_FAILURE() << "relay cannot listen";
     thread_ = std::thread([this] { Run(); });
   }
   ~RecordingRelay() {
@@ -334,14 +285,9 @@ class RecordingRelay {
       if (fds[0].revents & POLLIN) {
         const int in = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
         if (in < 0) continue;
-        const int out = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_port = htons(static_cast<uint16_t>(target_port_));
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (connect(out, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+        const int out = ConnectLoopback(target_port_);
+        if (out < 0) {
           close(in);
-          close(out);
           continue;
         }
         std::lock_guard<std::mutex> lock(mu_);
@@ -470,19 +416,19 @@ class ReplicationSecurityTest : public ::testing::Test {
     StatMap sa, sb;
     if (WaitFor(
             [&] {
-              sa = ReplicationStats(a->port());
-              sb = ReplicationStats(b->port());
-              return Text(sa, "repl_link_state") == "streaming" &&
-                     Text(sb, "repl_link_state") == "streaming" &&
-                     Text(sa, "repl_role") != Text(sb, "repl_role");
+              sa = StatsOf(a->port(), "replication");
+              sb = StatsOf(b->port(), "replication");
+              return StatText(sa, "repl_link_state") == "streaming" &&
+                     StatText(sb, "repl_link_state") == "streaming" &&
+                     StatText(sa, "repl_role") != StatText(sb, "repl_role");
             },
             timeout)) {
       return ::testing::AssertionSuccess();
     }
     return ::testing::AssertionFailure()
            << "no streaming pair after " << timeout.count() << " ms: A "
-           << Text(sa, "repl_link_state") << " " << Text(sa, "repl_role") << ", B "
-           << Text(sb, "repl_link_state") << " " << Text(sb, "repl_role");
+           << StatText(sa, "repl_link_state") << " " << StatText(sa, "repl_role") << ", B "
+           << StatText(sb, "repl_link_state") << " " << StatText(sb, "repl_role");
   }
 
   // The dialler B was refused by A (or refused A): `counter` went up on `refuser`, no link ever
@@ -492,10 +438,10 @@ class ReplicationSecurityTest : public ::testing::Test {
     // Give a wrongly accepted link the time to show itself: B retries every second at most.
     std::this_thread::sleep_for(milliseconds(1500));
     for (ServerProcess* node : {a_, b_}) {
-      const StatMap s = ReplicationStats(node->port());
-      EXPECT_EQ(Number(s, "repl_links_formed"), 0u) << "port " << node->port();
-      EXPECT_EQ(Text(s, "repl_link_state"), "down") << "port " << node->port();
-      EXPECT_EQ(Number(s, "repl_sync_items_received"), 0u) << "port " << node->port();
+      const StatMap s = StatsOf(node->port(), "replication");
+      EXPECT_EQ(StatNumber(s, "repl_links_formed"), 0u) << "port " << node->port();
+      EXPECT_EQ(StatText(s, "repl_link_state"), "down") << "port " << node->port();
+      EXPECT_EQ(StatNumber(s, "repl_sync_items_received"), 0u) << "port " << node->port();
     }
     EXPECT_EQ(Get(b_->port(), "a-before"), std::nullopt) << "A's data reached B";
     EXPECT_EQ(Set(b_->port(), "b-key", "b"), "STORED");
@@ -506,8 +452,8 @@ class ReplicationSecurityTest : public ::testing::Test {
   // The pair (A MASTER, B SLAVE) still works both ways, through the very same link.
   void ExpectPairUndisturbed(uint64_t links_a, uint64_t links_b, const std::string& tag) {
     EXPECT_TRUE(Paired(a_, b_, milliseconds(0))) << tag;
-    EXPECT_EQ(Number(ReplicationStats(a_->port()), "repl_links_formed"), links_a) << tag;
-    EXPECT_EQ(Number(ReplicationStats(b_->port()), "repl_links_formed"), links_b) << tag;
+    EXPECT_EQ(StatNumber(StatsOf(a_->port(), "replication"), "repl_links_formed"), links_a) << tag;
+    EXPECT_EQ(StatNumber(StatsOf(b_->port(), "replication"), "repl_links_formed"), links_b) << tag;
     EXPECT_EQ(Set(a_->port(), "after-" + tag + "-a", "1"), "STORED");
     EXPECT_EQ(Set(b_->port(), "after-" + tag + "-b", "2"), "STORED");
     EXPECT_TRUE(HoldsWithin(b_->port(), "after-" + tag + "-a", "1", seconds(2))) << tag;
@@ -552,11 +498,11 @@ TEST_F(ReplicationSecurityTest, MutualTlsPairSyncsAndStreamsBothWaysInBothRoles)
   EXPECT_TRUE(HoldsWithin(b_->port(), "live-a", "from-a", seconds(2)));
   EXPECT_TRUE(HoldsWithin(a_->port(), "live-b", "from-b", seconds(2)));
   for (ServerProcess* node : {a_, b_}) {
-    const StatMap s = ReplicationStats(node->port());
-    EXPECT_EQ(Text(s, "repl_tls"), "yes");
-    EXPECT_EQ(Text(s, "repl_auth"), "none");
-    EXPECT_EQ(Number(s, "repl_tls_failures"), 0u);
-    EXPECT_EQ(Number(s, "repl_links_formed"), 1u);
+    const StatMap s = StatsOf(node->port(), "replication");
+    EXPECT_EQ(StatText(s, "repl_tls"), "yes");
+    EXPECT_EQ(StatText(s, "repl_auth"), "none");
+    EXPECT_EQ(StatNumber(s, "repl_tls_failures"), 0u);
+    EXPECT_EQ(StatNumber(s, "repl_links_formed"), 1u);
   }
   EXPECT_NE(Log("B").find("TLS with 127.0.0.1:" + std::to_string(pa_)), std::string::npos);
 
@@ -564,7 +510,7 @@ TEST_F(ReplicationSecurityTest, MutualTlsPairSyncsAndStreamsBothWaysInBothRoles)
   EXPECT_EQ(Set(b_->port(), "while-a-down", "from-b"), "STORED");
   ASSERT_TRUE(a_->Restart());
   ASSERT_TRUE(Paired(a_, b_));
-  EXPECT_EQ(Text(ReplicationStats(a_->port()), "repl_role"), "SLAVE");
+  EXPECT_EQ(StatText(StatsOf(a_->port(), "replication"), "repl_role"), "SLAVE");
   EXPECT_EQ(Get(a_->port(), "while-a-down"), "from-b");
   EXPECT_EQ(Get(a_->port(), "before-7"), "v7");
   EXPECT_EQ(Get(a_->port(), "live-b"), "from-b");
@@ -613,7 +559,7 @@ TEST_F(ReplicationSecurityTest, ClientWithoutCertificateIsRefusedAndGetsNoData) 
   EXPECT_TRUE(closed);
   EXPECT_EQ(got, "") << Names(FrameTypes(got));
   EXPECT_TRUE(CountReaches(a_->port(), "repl_tls_failures", 1));
-  EXPECT_EQ(Number(ReplicationStats(a_->port()), "repl_links_formed"), 0u);
+  EXPECT_EQ(StatNumber(StatsOf(a_->port(), "replication"), "repl_links_formed"), 0u);
   EXPECT_NE(Log("A").find("certificate"), std::string::npos) << Log("A");
 }
 
@@ -652,7 +598,7 @@ TEST_F(ReplicationSecurityTest, TlsDiallerIsRefusedByAPlainTextNode) {
   const TestPki::KeyPair kb = Issue("node-b");
   ASSERT_TRUE(StartAcceptorAndDialler({}, TlsArgs(kb)));
   ExpectNoLink("repl_tls_failures", b_);
-  EXPECT_GE(Number(ReplicationStats(a_->port()), "repl_protocol_errors"), 1u);
+  EXPECT_GE(StatNumber(StatsOf(a_->port(), "replication"), "repl_protocol_errors"), 1u);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -663,11 +609,11 @@ TEST_F(ReplicationSecurityTest, PairWithTheSameSecretLinksAndReplicates) {
   ASSERT_TRUE(StartAcceptorAndDialler(secret, secret));
   ASSERT_TRUE(Paired(a_, b_));
   EXPECT_EQ(Get(b_->port(), "a-before"), "secret-data");
-  EXPECT_EQ(Text(ReplicationStats(a_->port()), "repl_auth"), "secret");
-  EXPECT_EQ(Text(ReplicationStats(b_->port()), "repl_tls"), "no");
+  EXPECT_EQ(StatText(StatsOf(a_->port(), "replication"), "repl_auth"), "secret");
+  EXPECT_EQ(StatText(StatsOf(b_->port(), "replication"), "repl_tls"), "no");
   ExpectPairUndisturbed(1, 1, "secret");
-  EXPECT_EQ(Number(ReplicationStats(a_->port()), "repl_auth_failures"), 0u);
-  EXPECT_EQ(Number(ReplicationStats(b_->port()), "repl_auth_failures"), 0u);
+  EXPECT_EQ(StatNumber(StatsOf(a_->port(), "replication"), "repl_auth_failures"), 0u);
+  EXPECT_EQ(StatNumber(StatsOf(b_->port(), "replication"), "repl_auth_failures"), 0u);
 }
 
 TEST_F(ReplicationSecurityTest, SecretAndTlsTogetherLinkAndReplicate) {
@@ -679,8 +625,8 @@ TEST_F(ReplicationSecurityTest, SecretAndTlsTogetherLinkAndReplicate) {
   EXPECT_EQ(Get(b_->port(), "a-before"), "secret-data");
   ExpectPairUndisturbed(1, 1, "tls-secret");
   for (ServerProcess* node : {a_, b_}) {
-    const StatMap s = ReplicationStats(node->port());
-    EXPECT_EQ(Number(s, "repl_auth_failures") + Number(s, "repl_tls_failures"), 0u);
+    const StatMap s = StatsOf(node->port(), "replication");
+    EXPECT_EQ(StatNumber(s, "repl_auth_failures") + StatNumber(s, "repl_tls_failures"), 0u);
   }
 }
 
@@ -738,8 +684,9 @@ TEST_F(ReplicationSecurityTest, ReplayedAuthenticationIsRefused) {
 
   b_->Kill();
   ASSERT_TRUE(WaitFor(
-      [&] { return Text(ReplicationStats(a_->port()), "repl_link_state") == "down"; }, seconds(5)));
-  const uint64_t failures = Number(ReplicationStats(a_->port()), "repl_auth_failures");
+      [&] { return StatText(StatsOf(a_->port(), "replication"), "repl_link_state") == "down"; },
+      seconds(5)));
+  const uint64_t failures = StatNumber(StatsOf(a_->port(), "replication"), "repl_auth_failures");
   auto c = Client::ConnectTcp(pa_);
   ASSERT_NE(c, nullptr);
   // The recorded challenge gets an answer with a fresh nonce, the recorded proof nothing.
@@ -753,9 +700,9 @@ TEST_F(ReplicationSecurityTest, ReplayedAuthenticationIsRefused) {
   EXPECT_TRUE(c->WaitForClose(seconds(1)));
   EXPECT_EQ(Names(FrameTypes(got)), "(nothing)") << "A answered the replayed proof";
   EXPECT_TRUE(CountReaches(a_->port(), "repl_auth_failures", failures + 1));
-  const StatMap s = ReplicationStats(a_->port());
-  EXPECT_EQ(Number(s, "repl_links_formed"), 1u);
-  EXPECT_EQ(Text(s, "repl_link_state"), "down");
+  const StatMap s = StatsOf(a_->port(), "replication");
+  EXPECT_EQ(StatNumber(s, "repl_links_formed"), 1u);
+  EXPECT_EQ(StatText(s, "repl_link_state"), "down");
   EXPECT_NE(Log("A").find("replayed"), std::string::npos) << Log("A");
 }
 
@@ -788,9 +735,9 @@ TEST_F(ReplicationSecurityTest, StrangersNeverDisturbAPairWithASecret) {
   const std::vector<std::string> secret = SecretArgs("correct horse battery staple");
   ASSERT_TRUE(StartAcceptorAndDialler(secret, secret));
   ASSERT_TRUE(Paired(a_, b_));
-  const StatMap a0 = ReplicationStats(a_->port());
-  ASSERT_EQ(Text(a0, "repl_role"), "MASTER");
-  uint64_t auth_failures = Number(a0, "repl_auth_failures");
+  const StatMap a0 = StatsOf(a_->port(), "replication");
+  ASSERT_EQ(StatText(a0, "repl_role"), "MASTER");
+  uint64_t auth_failures = StatNumber(a0, "repl_auth_failures");
 
   std::string challenge, proof, bad_response;
   replication::AppendAuthChallenge(std::string(32, 'n'), &challenge);
@@ -818,7 +765,7 @@ TEST_F(ReplicationSecurityTest, StrangersNeverDisturbAPairWithASecret) {
     ++auth_failures;
     EXPECT_TRUE(CountReaches(a_->port(), "repl_auth_failures", auth_failures)) << c.what;
   }
-  const uint64_t errors = Number(ReplicationStats(a_->port()), "repl_protocol_errors");
+  const uint64_t errors = StatNumber(StatsOf(a_->port(), "replication"), "repl_protocol_errors");
   SendAndExpectClose(pa_, garbage, "garbage");
   EXPECT_TRUE(CountReaches(a_->port(), "repl_protocol_errors", errors + 1));
 
@@ -849,8 +796,8 @@ TEST_F(ReplicationSecurityTest, StrangersNeverDisturbAPairWithTlsAndASecret) {
   const std::vector<std::string> secret = SecretArgs("correct horse battery staple");
   ASSERT_TRUE(StartAcceptorAndDialler(Plus(TlsArgs(ka), secret), Plus(TlsArgs(kb), secret)));
   ASSERT_TRUE(Paired(a_, b_));
-  uint64_t tls_failures = Number(ReplicationStats(a_->port()), "repl_tls_failures");
-  uint64_t auth_failures = Number(ReplicationStats(a_->port()), "repl_auth_failures");
+  uint64_t tls_failures = StatNumber(StatsOf(a_->port(), "replication"), "repl_tls_failures");
+  uint64_t auth_failures = StatNumber(StatsOf(a_->port(), "replication"), "repl_auth_failures");
 
   // Plain text on the TLS port.
   SendAndExpectClose(pa_, HelloBytes(0x1), "plain-text HELLO");
@@ -901,17 +848,17 @@ TEST_F(ReplicationSecurityTest, StrangersNeverDisturbAPairWithTlsAndASecret) {
     EXPECT_TRUE(CountReaches(a_->port(), "repl_auth_failures", ++auth_failures));
   }
   // A third memtwin with a valid certificate and the secret is a second peer: refused too.
-  const uint64_t rejected = Number(ReplicationStats(a_->port()), "repl_rejected_peers");
+  const uint64_t rejected = StatNumber(StatsOf(a_->port(), "replication"), "repl_rejected_peers");
   ServerProcess* c = StartNode(
       "C", Plus({"-X", std::to_string(FreePort()), "-x", "127.0.0.1:" + std::to_string(pa_)},
                 Plus(TlsArgs(insider), secret)));
   ASSERT_NE(c, nullptr);
   EXPECT_TRUE(CountReaches(a_->port(), "repl_rejected_peers", rejected + 1));
-  EXPECT_EQ(Number(ReplicationStats(c->port()), "repl_links_formed"), 0u);
+  EXPECT_EQ(StatNumber(StatsOf(c->port(), "replication"), "repl_links_formed"), 0u);
   EXPECT_EQ(Get(c->port(), "a-before"), std::nullopt);
   ExpectPairUndisturbed(1, 1, "tls-strangers");
-  EXPECT_EQ(Number(ReplicationStats(a_->port()), "repl_tls_failures"), tls_failures);
-  EXPECT_EQ(Number(ReplicationStats(a_->port()), "repl_auth_failures"), auth_failures);
+  EXPECT_EQ(StatNumber(StatsOf(a_->port(), "replication"), "repl_tls_failures"), tls_failures);
+  EXPECT_EQ(StatNumber(StatsOf(a_->port(), "replication"), "repl_auth_failures"), auth_failures);
 }
 
 // ---------------------------------------------------------------------------------------------

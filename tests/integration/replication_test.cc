@@ -48,16 +48,6 @@ constexpr size_t kItemHeader = 40;            // storage/item.h: sizeof(Item)
 // ---------------------------------------------------------------------------------------------
 // Waiting
 
-// Polls `condition` every 10 ms until it holds or `timeout` passes; true if it held.
-bool WaitFor(const std::function<bool()>& condition, milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  for (;;) {
-    if (condition()) return true;
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(milliseconds(10));
-  }
-}
-
 int64_t MillisSince(Clock::time_point t) {
   return std::chrono::duration_cast<milliseconds>(Clock::now() - t).count();
 }
@@ -253,36 +243,10 @@ std::vector<std::string> Differences(int port_a, int port_b, const std::vector<s
   return failure;
 }
 
-using StatMap = std::map<std::string, std::string>;
-
-// "stats replication" as name → value; empty if the node does not answer.
-StatMap ReplicationStats(int port) {
-  StatMap stats;
-  auto c = Client::ConnectTcp(port);
-  if (c == nullptr) return stats;
-  std::istringstream lines(c->Call("stats replication\r\n", "END\r\n"));
-  std::string line;
-  while (std::getline(lines, line)) {
-    std::istringstream fields(line);
-    std::string stat, name, value;
-    if (fields >> stat >> name >> value && stat == "STAT") stats[name] = value;
-  }
-  return stats;
-}
-
-uint64_t Number(const StatMap& stats, const std::string& name) {
-  const auto it = stats.find(name);
-  return it == stats.end() ? 0 : std::stoull(it->second);
-}
-
-std::string Text(const StatMap& stats, const std::string& name) {
-  const auto it = stats.find(name);
-  return it == stats.end() ? "(none)" : it->second;
-}
-
 std::string Summary(const StatMap& s) {
-  return "role " + Text(s, "repl_role") + ", link " + Text(s, "repl_link_state") + ", ready " +
-         Text(s, "repl_ready") + ", links formed " + Text(s, "repl_links_formed");
+  return "role " + StatText(s, "repl_role") + ", link " + StatText(s, "repl_link_state") +
+         ", ready " + StatText(s, "repl_ready") + ", links formed " +
+         StatText(s, "repl_links_formed");
 }
 
 // True if process `pid` holds a TCP socket listening on `port` (from /proc).
@@ -360,17 +324,8 @@ std::vector<std::string> Keys(const std::string& prefix, int n) {
 class Proxy {
  public:
   explicit Proxy(int target_port) : target_port_(target_port) {
-    listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(addr);
-    if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
-        listen(listen_fd_, 16) != 0 ||
-        getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      ADD_FAILURE() << "proxy cannot listen";
-    }
-    port_ = ntohs(addr.sin_port);
+    listen_fd_ = ListenLoopback(&port_);
+    if (listen_fd_ < 0) ADD_FAILURE() << "proxy cannot listen";
     if (pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0) ADD_FAILURE() << "pipe2";
     thread_ = std::thread([this] { Run(); });
   }
@@ -418,19 +373,6 @@ class Proxy {
     }
   }
 
-  int ConnectTarget() {
-    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(target_port_));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-      close(fd);
-      return -1;
-    }
-    return fd;
-  }
-
   void Run() {
     std::vector<std::pair<int, int>> pairs;
     const auto close_pair = [](std::pair<int, int> p) {
@@ -465,7 +407,7 @@ class Proxy {
         const int in = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
         if (in >= 0) {
           accepted_.fetch_add(1);
-          const int out = refusing_.load() ? -1 : ConnectTarget();
+          const int out = refusing_.load() ? -1 : ConnectLoopback(target_port_);
           if (out < 0) {
             close(in);
           } else {
@@ -587,11 +529,11 @@ class ReplicationTest : public ::testing::Test {
     StatMap sa, sb;
     const bool ok = WaitFor(
         [&] {
-          sa = ReplicationStats(a->port());
-          sb = ReplicationStats(b->port());
-          std::set<std::string> roles = {Text(sa, "repl_role"), Text(sb, "repl_role")};
-          return Text(sa, "repl_link_state") == "streaming" &&
-                 Text(sb, "repl_link_state") == "streaming" &&
+          sa = StatsOf(a->port(), "replication");
+          sb = StatsOf(b->port(), "replication");
+          std::set<std::string> roles = {StatText(sa, "repl_role"), StatText(sb, "repl_role")};
+          return StatText(sa, "repl_link_state") == "streaming" &&
+                 StatText(sb, "repl_link_state") == "streaming" &&
                  roles == std::set<std::string>{"MASTER", "SLAVE"};
         },
         timeout);
@@ -905,8 +847,8 @@ TEST_F(ReplicationTest, KilledMastersPeerServesReadsAndWritesAtOnce) {
   StatMap s;
   EXPECT_TRUE(WaitFor(
       [&] {
-        s = ReplicationStats(b_->port());
-        return Text(s, "repl_role") == "MASTER" && Text(s, "repl_link_state") == "down";
+        s = StatsOf(b_->port(), "replication");
+        return StatText(s, "repl_role") == "MASTER" && StatText(s, "repl_link_state") == "down";
       },
       seconds(2)))
       << Summary(s);
@@ -1026,13 +968,13 @@ TEST_F(ReplicationTest, PairReformsAndConvergesAfterItsLinkIsCutWhileWritesConti
   Writer wa(a_->port(), "a"), wb(b_->port(), "b");
   for (int cut = 0; cut < 3; ++cut) {
     ASSERT_TRUE(WaitFor([&] { return wa.stored() + wb.stored() > 200 * (cut + 1); }, seconds(2)));
-    const uint64_t formed_a = Number(ReplicationStats(a_->port()), "repl_links_formed");
-    const uint64_t formed_b = Number(ReplicationStats(b_->port()), "repl_links_formed");
+    const uint64_t formed_a = StatNumber(StatsOf(a_->port(), "replication"), "repl_links_formed");
+    const uint64_t formed_b = StatNumber(StatsOf(b_->port(), "replication"), "repl_links_formed");
     EXPECT_GE(to_a.Sever() + to_b.Sever(), 1) << "cut " << cut;
     EXPECT_TRUE(WaitFor(
         [&] {
-          return Number(ReplicationStats(a_->port()), "repl_links_formed") > formed_a &&
-                 Number(ReplicationStats(b_->port()), "repl_links_formed") > formed_b;
+          return StatNumber(StatsOf(a_->port(), "replication"), "repl_links_formed") > formed_a &&
+                 StatNumber(StatsOf(b_->port(), "replication"), "repl_links_formed") > formed_b;
         },
         seconds(3)))
         << "the pair did not re-form after cut " << cut;
@@ -1053,7 +995,7 @@ TEST_F(ReplicationTest, SilentlyStalledLinkIsDroppedByHeartbeatTimeoutAndReforme
   b_ = StartNode("B", PeerArgs(pb_, to_a.port()));
   ASSERT_NE(b_, nullptr);
   ASSERT_TRUE(Paired(a_, b_));
-  const uint64_t formed_a = Number(ReplicationStats(a_->port()), "repl_links_formed");
+  const uint64_t formed_a = StatNumber(StatsOf(a_->port(), "replication"), "repl_links_formed");
 
   Writer wa(a_->port(), "a"), wb(b_->port(), "b");
   to_a.SetStalled(true);
@@ -1061,17 +1003,19 @@ TEST_F(ReplicationTest, SilentlyStalledLinkIsDroppedByHeartbeatTimeoutAndReforme
   // --repl-timeout 1s: both nodes give the silent peer up and serve alone.
   EXPECT_TRUE(WaitFor(
       [&] {
-        return Text(ReplicationStats(a_->port()), "repl_link_state") == "down" &&
-               Text(ReplicationStats(b_->port()), "repl_link_state") == "down";
+        return StatText(StatsOf(a_->port(), "replication"), "repl_link_state") == "down" &&
+               StatText(StatsOf(b_->port(), "replication"), "repl_link_state") == "down";
       },
       seconds(3)));
   to_a.SetStalled(false);
   to_b.SetStalled(false);
   to_a.Sever();  // what the stall left behind is dead on both ends anyway
   to_b.Sever();
-  EXPECT_TRUE(
-      WaitFor([&] { return Number(ReplicationStats(a_->port()), "repl_links_formed") > formed_a; },
-              seconds(3)));
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return StatNumber(StatsOf(a_->port(), "replication"), "repl_links_formed") > formed_a;
+      },
+      seconds(3)));
   EXPECT_TRUE(Paired(a_, b_));
   wa.Stop();
   wb.Stop();
@@ -1113,8 +1057,8 @@ TEST_F(ReplicationTest, FlushAllWhileThePairIsApartReachesThePeerWhenItReforms) 
   to_b.Sever();
   ASSERT_TRUE(WaitFor(
       [&] {
-        return Text(ReplicationStats(a_->port()), "repl_link_state") == "down" &&
-               Text(ReplicationStats(b_->port()), "repl_link_state") == "down";
+        return StatText(StatsOf(a_->port(), "replication"), "repl_link_state") == "down" &&
+               StatText(StatsOf(b_->port(), "replication"), "repl_link_state") == "down";
       },
       seconds(3)));
   auto ca = Client::ConnectTcp(a_->port());
@@ -1152,7 +1096,7 @@ TEST_F(ReplicationTest, PeerFallingBehindATinyLogGetsAFullResyncAndConverges) {
   b_ = StartNode("B", args_b);
   ASSERT_NE(b_, nullptr);
   ASSERT_TRUE(Paired(a_, b_));
-  const StatMap a0 = ReplicationStats(a_->port());
+  const StatMap a0 = StatsOf(a_->port(), "replication");
 
   // While nothing moves between the nodes, A takes 24 MB: more than the log, the link's
   // output buffer and the socket buffers hold together.
@@ -1167,9 +1111,9 @@ TEST_F(ReplicationTest, PeerFallingBehindATinyLogGetsAFullResyncAndConverges) {
   EXPECT_LT(load_ms, 2500) << "the burst took too long to keep the link up";
 
   EXPECT_TRUE(Converged(a_->port(), b_->port(), keys, seconds(5)));
-  const StatMap a1 = ReplicationStats(a_->port());
-  EXPECT_GT(Number(a1, "repl_log_overflows"), Number(a0, "repl_log_overflows"));
-  EXPECT_EQ(Number(a1, "repl_links_formed"), Number(a0, "repl_links_formed"));
+  const StatMap a1 = StatsOf(a_->port(), "replication");
+  EXPECT_GT(StatNumber(a1, "repl_log_overflows"), StatNumber(a0, "repl_log_overflows"));
+  EXPECT_EQ(StatNumber(a1, "repl_links_formed"), StatNumber(a0, "repl_links_formed"));
   EXPECT_TRUE(Paired(a_, b_));
 }
 
@@ -1180,7 +1124,7 @@ TEST_F(ReplicationTest, LargeBulkSyncCompletesWhileThePeerKeepsTakingWrites) {
   ASSERT_TRUE(WaitFor([&] { return Held(b_->port(), loaded) == 50000; }, seconds(5)));
 
   b_->Kill();
-  const uint64_t formed = Number(ReplicationStats(a_->port()), "repl_links_formed");
+  const uint64_t formed = StatNumber(StatsOf(a_->port(), "replication"), "repl_links_formed");
   Writer writer(a_->port(), "w");
   ASSERT_TRUE(WaitFor([&] { return writer.stored() > 100; }, seconds(2)));
   ASSERT_TRUE(b_->Restart());
@@ -1193,9 +1137,9 @@ TEST_F(ReplicationTest, LargeBulkSyncCompletesWhileThePeerKeepsTakingWrites) {
   std::vector<std::string> keys = loaded;
   keys.insert(keys.end(), writer.keys().begin(), writer.keys().end());
   EXPECT_TRUE(Converged(a_->port(), b_->port(), keys, seconds(5)));
-  const StatMap a1 = ReplicationStats(a_->port()), b1 = ReplicationStats(b_->port());
-  EXPECT_EQ(Number(a1, "repl_links_formed"), formed + 1) << "the link broke during the sync";
-  EXPECT_EQ(Number(b1, "repl_sync_timeouts"), 0u);
+  const StatMap a1 = StatsOf(a_->port(), "replication"), b1 = StatsOf(b_->port(), "replication");
+  EXPECT_EQ(StatNumber(a1, "repl_links_formed"), formed + 1) << "the link broke during the sync";
+  EXPECT_EQ(StatNumber(b1, "repl_sync_timeouts"), 0u);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1211,17 +1155,17 @@ TEST_F(ReplicationTest, NodesStartedTogetherFormExactlyOnePair) {
   ASSERT_TRUE(a_->WaitForPort());
   ASSERT_TRUE(b_->WaitForPort());
   ASSERT_TRUE(Paired(a_, b_));
-  const StatMap a0 = ReplicationStats(a_->port()), b0 = ReplicationStats(b_->port());
+  const StatMap a0 = StatsOf(a_->port(), "replication"), b0 = StatsOf(b_->port(), "replication");
   // A few heartbeats (200 ms each) later, still the same single pair.
   const auto until = Clock::now() + milliseconds(1200);
   while (Clock::now() < until) {
-    const StatMap a1 = ReplicationStats(a_->port()), b1 = ReplicationStats(b_->port());
-    ASSERT_EQ(Text(a1, "repl_role"), Text(a0, "repl_role"));
-    ASSERT_EQ(Text(b1, "repl_role"), Text(b0, "repl_role"));
-    ASSERT_EQ(Text(a1, "repl_link_state"), "streaming");
-    ASSERT_EQ(Text(b1, "repl_link_state"), "streaming");
-    ASSERT_EQ(Number(a1, "repl_links_formed"), Number(a0, "repl_links_formed"));
-    ASSERT_EQ(Number(b1, "repl_links_formed"), Number(b0, "repl_links_formed"));
+    const StatMap a1 = StatsOf(a_->port(), "replication"), b1 = StatsOf(b_->port(), "replication");
+    ASSERT_EQ(StatText(a1, "repl_role"), StatText(a0, "repl_role"));
+    ASSERT_EQ(StatText(b1, "repl_role"), StatText(b0, "repl_role"));
+    ASSERT_EQ(StatText(a1, "repl_link_state"), "streaming");
+    ASSERT_EQ(StatText(b1, "repl_link_state"), "streaming");
+    ASSERT_EQ(StatNumber(a1, "repl_links_formed"), StatNumber(a0, "repl_links_formed"));
+    ASSERT_EQ(StatNumber(b1, "repl_links_formed"), StatNumber(b0, "repl_links_formed"));
     std::this_thread::sleep_for(milliseconds(50));
   }
   auto ca = Client::ConnectTcp(a_->port());
@@ -1253,18 +1197,18 @@ TEST_F(ReplicationTest, NodesSharingOneReplicationPortPairFailOverAndRejoin) {
   StatMap s;
   EXPECT_TRUE(WaitFor(
       [&] {
-        s = ReplicationStats(first->port());
-        return Number(s, "repl_self_connects") >= 2;
+        s = StatsOf(first->port(), "replication");
+        return StatNumber(s, "repl_self_connects") >= 2;
       },
       seconds(3)));
-  EXPECT_EQ(Number(s, "repl_links_formed"), 0u);
-  EXPECT_EQ(Text(s, "repl_role"), "MASTER");
+  EXPECT_EQ(StatNumber(s, "repl_links_formed"), 0u);
+  EXPECT_EQ(StatText(s, "repl_role"), "MASTER");
 
   ServerProcess* second = StartNode("second", args);
   ASSERT_NE(second, nullptr);
   ASSERT_TRUE(Paired(first, second));
-  EXPECT_EQ(Text(ReplicationStats(first->port()), "repl_role"), "MASTER");
-  EXPECT_EQ(Text(ReplicationStats(second->port()), "repl_role"), "SLAVE");
+  EXPECT_EQ(StatText(StatsOf(first->port(), "replication"), "repl_role"), "MASTER");
+  EXPECT_EQ(StatText(StatsOf(second->port(), "replication"), "repl_role"), "SLAVE");
   EXPECT_TRUE(ListensOn(first->pid(), p));
   EXPECT_FALSE(ListensOn(second->pid(), p));
 
@@ -1279,14 +1223,16 @@ TEST_F(ReplicationTest, NodesSharingOneReplicationPortPairFailOverAndRejoin) {
   // The survivor takes over the port.
   first->Kill();
   EXPECT_TRUE(WaitFor([&] { return ListensOn(second->pid(), p) && CanConnect(p); }, seconds(3)));
-  s = ReplicationStats(second->port());
-  EXPECT_EQ(Text(s, "repl_role"), "MASTER");
-  const uint64_t formed = Number(s, "repl_links_formed");
-  const uint64_t self = Number(s, "repl_self_connects");
-  EXPECT_TRUE(
-      WaitFor([&] { return Number(ReplicationStats(second->port()), "repl_self_connects") > self; },
-              seconds(3)));
-  EXPECT_EQ(Number(ReplicationStats(second->port()), "repl_links_formed"), formed);
+  s = StatsOf(second->port(), "replication");
+  EXPECT_EQ(StatText(s, "repl_role"), "MASTER");
+  const uint64_t formed = StatNumber(s, "repl_links_formed");
+  const uint64_t self = StatNumber(s, "repl_self_connects");
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return StatNumber(StatsOf(second->port(), "replication"), "repl_self_connects") > self;
+      },
+      seconds(3)));
+  EXPECT_EQ(StatNumber(StatsOf(second->port(), "replication"), "repl_links_formed"), formed);
   {
     auto c2 = Client::ConnectTcp(second->port());
     ASSERT_NE(c2, nullptr);
@@ -1306,7 +1252,7 @@ TEST_F(ReplicationTest, NodesSharingOneReplicationPortPairFailOverAndRejoin) {
   EXPECT_EQ(on_second->size(), keys.size() - 1);
   EXPECT_TRUE(*on_first == *on_second) << "the rejoined node is missing data";
   ASSERT_TRUE(Paired(first, second));
-  EXPECT_EQ(Text(ReplicationStats(first->port()), "repl_role"), "SLAVE");
+  EXPECT_EQ(StatText(StatsOf(first->port(), "replication"), "repl_role"), "SLAVE");
   EXPECT_FALSE(ListensOn(first->pid(), p));
   EXPECT_TRUE(ListensOn(second->pid(), p));
 }
@@ -1456,8 +1402,8 @@ TEST_F(ReplicationTest, KillingEitherNodeOverAndOverLosesNoAcknowledgedWrite) {
 
 TEST_F(ReplicationTest, GarbageOnTheReplicationPortIsCountedAndHarmless) {
   ASSERT_NO_FATAL_FAILURE(StartPair());
-  const StatMap a0 = ReplicationStats(a_->port()), b0 = ReplicationStats(b_->port());
-  ASSERT_EQ(Text(a0, "repl_role"), "MASTER");  // A listens on pa_, B (SLAVE) does not
+  const StatMap a0 = StatsOf(a_->port(), "replication"), b0 = StatsOf(b_->port(), "replication");
+  ASSERT_EQ(StatText(a0, "repl_role"), "MASTER");  // A listens on pa_, B (SLAVE) does not
 
   const auto u32 = [](uint32_t v) {
     std::string s(4, '\0');
@@ -1497,7 +1443,7 @@ TEST_F(ReplicationTest, GarbageOnTheReplicationPortIsCountedAndHarmless) {
       {"HELLO cut short inside its length", short_hello},
       {"MUTATION before HELLO", mutation},
   };
-  uint64_t expected_errors = Number(a0, "repl_protocol_errors");
+  uint64_t expected_errors = StatNumber(a0, "repl_protocol_errors");
   for (const auto& [what, bytes] : garbage) {
     auto c = Client::ConnectTcp(pa_);
     ASSERT_NE(c, nullptr) << what;
@@ -1506,11 +1452,12 @@ TEST_F(ReplicationTest, GarbageOnTheReplicationPortIsCountedAndHarmless) {
     ++expected_errors;
     EXPECT_TRUE(WaitFor(
         [&] {
-          return Number(ReplicationStats(a_->port()), "repl_protocol_errors") == expected_errors;
+          return StatNumber(StatsOf(a_->port(), "replication"), "repl_protocol_errors") ==
+                 expected_errors;
         },
         seconds(1)))
         << what << ": repl_protocol_errors is "
-        << Number(ReplicationStats(a_->port()), "repl_protocol_errors") << ", expected "
+        << StatNumber(StatsOf(a_->port(), "replication"), "repl_protocol_errors") << ", expected "
         << expected_errors;
   }
   // A valid HELLO from a third node while the pair is linked is refused.
@@ -1522,17 +1469,17 @@ TEST_F(ReplicationTest, GarbageOnTheReplicationPortIsCountedAndHarmless) {
   }
   EXPECT_TRUE(WaitFor(
       [&] {
-        return Number(ReplicationStats(a_->port()), "repl_rejected_peers") >
-               Number(a0, "repl_rejected_peers");
+        return StatNumber(StatsOf(a_->port(), "replication"), "repl_rejected_peers") >
+               StatNumber(a0, "repl_rejected_peers");
       },
       seconds(1)));
 
   // Through all of it, the pair's link stayed up and A kept serving.
-  const StatMap a1 = ReplicationStats(a_->port()), b1 = ReplicationStats(b_->port());
-  EXPECT_EQ(Number(a1, "repl_links_formed"), Number(a0, "repl_links_formed"));
-  EXPECT_EQ(Number(b1, "repl_links_formed"), Number(b0, "repl_links_formed"));
-  EXPECT_EQ(Text(a1, "repl_link_state"), "streaming");
-  EXPECT_EQ(Text(b1, "repl_link_state"), "streaming");
+  const StatMap a1 = StatsOf(a_->port(), "replication"), b1 = StatsOf(b_->port(), "replication");
+  EXPECT_EQ(StatNumber(a1, "repl_links_formed"), StatNumber(a0, "repl_links_formed"));
+  EXPECT_EQ(StatNumber(b1, "repl_links_formed"), StatNumber(b0, "repl_links_formed"));
+  EXPECT_EQ(StatText(a1, "repl_link_state"), "streaming");
+  EXPECT_EQ(StatText(b1, "repl_link_state"), "streaming");
   auto ca = Client::ConnectTcp(a_->port());
   ASSERT_NE(ca, nullptr);
   EXPECT_EQ(Store(ca.get(), "set", "still", "serving"), "STORED");
@@ -1544,7 +1491,7 @@ TEST_F(ReplicationTest, GarbageOnTheReplicationPortIsCountedAndHarmless) {
 // any other malformed traffic, not as an ordinary disconnect.
 TEST_F(ReplicationTest, FrameCutShortByCloseCountsAsProtocolError) {
   ASSERT_NO_FATAL_FAILURE(StartPair());
-  const uint64_t before = Number(ReplicationStats(a_->port()), "repl_protocol_errors");
+  const uint64_t before = StatNumber(StatsOf(a_->port(), "replication"), "repl_protocol_errors");
   {
     auto c = Client::ConnectTcp(pa_);
     ASSERT_NE(c, nullptr);
@@ -1557,7 +1504,7 @@ TEST_F(ReplicationTest, FrameCutShortByCloseCountsAsProtocolError) {
   uint64_t now = before;
   EXPECT_TRUE(WaitFor(
       [&] {
-        now = Number(ReplicationStats(a_->port()), "repl_protocol_errors");
+        now = StatNumber(StatsOf(a_->port(), "replication"), "repl_protocol_errors");
         return now == before + 1;
       },
       seconds(1)))
@@ -1587,7 +1534,7 @@ TEST_F(ReplicationTest, RefusedPeersHelloCannotBreakVersionOrder) {
     ASSERT_TRUE(rogue->Send(bytes));
     EXPECT_TRUE(rogue->WaitForClose(seconds(3)));
   }
-  EXPECT_GT(Number(ReplicationStats(a_->port()), "repl_rejected_peers"), 0u);
+  EXPECT_GT(StatNumber(StatsOf(a_->port(), "replication"), "repl_rejected_peers"), 0u);
 
   ASSERT_EQ(Store(ca.get(), "set", "ordered", "after"), "STORED");
   ASSERT_EQ(Store(ca.get(), "set", "ordered", "last"), "STORED");
@@ -1601,7 +1548,7 @@ TEST_F(ReplicationTest, RefusedPeersHelloCannotBreakVersionOrder) {
 
 TEST_F(ReplicationTest, PeerWithoutMemoryCountsApplyFailuresAndKeepsServing) {
   ASSERT_NO_FATAL_FAILURE(StartPair({}, {"-M", "-m", "2"}));
-  const StatMap b0 = ReplicationStats(b_->port());
+  const StatMap b0 = StatsOf(b_->port(), "replication");
   auto ca = Client::ConnectTcp(a_->port());
   ASSERT_NE(ca, nullptr);
   const std::string value(32 * 1024, 'm');
@@ -1611,8 +1558,8 @@ TEST_F(ReplicationTest, PeerWithoutMemoryCountsApplyFailuresAndKeepsServing) {
   StatMap b1;
   EXPECT_TRUE(WaitFor(
       [&] {
-        b1 = ReplicationStats(b_->port());
-        return Number(b1, "repl_apply_failures") > 0;
+        b1 = StatsOf(b_->port(), "replication");
+        return StatNumber(b1, "repl_apply_failures") > 0;
       },
       seconds(2)))
       << Summary(b1);
@@ -1621,8 +1568,8 @@ TEST_F(ReplicationTest, PeerWithoutMemoryCountsApplyFailuresAndKeepsServing) {
   EXPECT_EQ(Command(cb.get(), "version\r\n").rfind("VERSION ", 0), 0u);
   ASSERT_TRUE(cb->Send("get big0 big199\r\n"));
   EXPECT_TRUE(ReadValues(cb.get()).has_value());
-  EXPECT_EQ(Number(b1, "repl_links_formed"), Number(b0, "repl_links_formed"));
-  EXPECT_EQ(Text(b1, "repl_link_state"), "streaming");
+  EXPECT_EQ(StatNumber(b1, "repl_links_formed"), StatNumber(b0, "repl_links_formed"));
+  EXPECT_EQ(StatText(b1, "repl_link_state"), "streaming");
   // Still linked: a delete on A (which needs no memory on B) arrives.
   std::string held_by_b;
   for (int i = 0; i < 200 && held_by_b.empty(); ++i) {

@@ -43,8 +43,7 @@ Connection::~Connection() {
 
 bool Connection::Start() {
   event_ = event_new(worker_->base(), fd_, EV_READ | EV_PERSIST, &Connection::OnEvent, this);
-  resume_ = event_new(worker_->base(), -1, 0, &Connection::OnResume, this);
-  if (event_ == nullptr || resume_ == nullptr) return false;
+  if (event_ == nullptr) return false;
   registered_ = EV_READ;
   if (event_add(event_, nullptr) != 0) return false;
   // As memcached, a connection that never sent a command counts its idle time from its start.
@@ -194,6 +193,15 @@ void Connection::Process() {
     return;
   }
   if (after == TextProtocol::After::kYield && !yielded_) {
+    // Made on the first yield only: most connections never yield, and thousands of idle ones
+    // should not each carry a second event.
+    if (resume_ == nullptr) {
+      resume_ = event_new(worker_->base(), -1, 0, &Connection::OnResume, this);
+      if (resume_ == nullptr) {  // out of memory: the queued requests could never resume
+        Close();
+        return;
+      }
+    }
     yielded_ = true;
     ThreadStats::Add(worker_->stats()->conn_yields);
     event_active(resume_, EV_TIMEOUT, 0);

@@ -69,7 +69,7 @@ class Connection {
   bool tls_write_wants_read_ = false;
   bool tls_failed_ = false;  // a fatal TLS error: no close_notify may be sent
   event* event_ = nullptr;
-  event* resume_ = nullptr;  // activated to continue after a -R yield
+  event* resume_ = nullptr;  // activated to continue after a -R yield; made on the first one
   short registered_ = 0;
   State state_ = State::kReading;
   bool yielded_ = false;

@@ -1,12 +1,12 @@
 # shellcheck shell=bash
 # Sourced by tools/*.sh: installs the Debian packages memtwin builds and tests with, only those
 # that are missing. Fails loudly when it cannot install; nothing is silently skipped.
-MEMTWIN_PACKAGES=(
+MEMTWIN_PACKAGES=(  # openssl: the CLI makes the test certificates
   g++ cmake make pkg-config git clang-format python3
   libevent-dev libssl-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   memcached netcat-openbsd libmemcached-dev libmemcached-tools python3-pymemcache
   clang-14 libfuzzer-14-dev llvm-14
-  haproxy nutcracker nodejs
+  openssl haproxy nutcracker nodejs
 )
 # Packages wanted only for a command they provide: installed when the command is missing.
 # NodeSource's nodejs ships npm itself and conflicts with Debian's npm package.

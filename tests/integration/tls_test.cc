@@ -44,7 +44,8 @@ class TlsClient {
  public:
   static std::unique_ptr<TlsClient> Connect(int port, const std::string& ca,
                                             const TestPki::KeyPair* identity = nullptr,
-                                            std::string* error = nullptr) {
+                                            std::string* error = nullptr,
+                                            SSL_SESSION* resume = nullptr) {
     std::unique_ptr<TlsClient> c(new TlsClient());
     c->context_ = SSL_CTX_new(TLS_client_method());
     SSL_CTX_set_verify(c->context_, SSL_VERIFY_PEER, nullptr);
@@ -58,6 +59,7 @@ class TlsClient {
     c->ssl_ = SSL_new(c->context_);
     SSL_set_fd(c->ssl_, c->fd_);
     SSL_set1_host(c->ssl_, "127.0.0.1");
+    if (resume != nullptr) SSL_set_session(c->ssl_, resume);
     if (SSL_connect(c->ssl_) != 1) {
       if (error != nullptr) *error = Errors();
       return nullptr;
@@ -94,6 +96,10 @@ class TlsClient {
     if (!Send(request)) return "";
     return ReadUntil(terminator);
   }
+
+  // The session to resume later (the caller frees it), and whether this one was resumed.
+  SSL_SESSION* Session() const { return SSL_get1_session(ssl_); }
+  bool Reused() const { return SSL_session_reused(ssl_) == 1; }
 
   // The server certificate's subject common name.
   std::string PeerName() {
@@ -327,6 +333,34 @@ TEST_F(TlsTest, RefreshCertsSwapsCertificatesForNewConnectionsOnly) {
   auto still = TlsClient::Connect(server->port(), pki_->ca_cert());
   ASSERT_NE(still, nullptr);
   EXPECT_EQ(still->PeerName(), "renewed");
+}
+
+// ssl_session_cache: a returning client resumes its session (no full handshake), counted in
+// ssl_new_sessions; without it nothing is resumed and the stat is absent, as in memcached.
+TEST_F(TlsTest, SessionCacheLetsAClientResume) {
+  for (const bool cache : {true, false}) {
+    SCOPED_TRACE(cache ? "ssl_session_cache" : "no session cache");
+    auto server = Start(MemtwinBinary(), TlsArgs(cache ? "ssl_session_cache" : ""));
+    ASSERT_NE(server, nullptr);
+    auto first = TlsClient::Connect(server->port(), pki_->ca_cert());
+    ASSERT_NE(first, nullptr);
+    // TLS 1.3 hands out tickets after the handshake: a round trip makes sure they arrived.
+    EXPECT_EQ(first->Call("version\r\n").rfind("VERSION ", 0), 0u);
+    SSL_SESSION* session = first->Session();
+    ASSERT_NE(session, nullptr);
+    auto second = TlsClient::Connect(server->port(), pki_->ca_cert(), nullptr, nullptr, session);
+    SSL_SESSION_free(session);
+    ASSERT_NE(second, nullptr);
+    EXPECT_EQ(second->Reused(), cache);
+    const std::string stats = second->Call("stats\r\n", "END\r\n");
+    if (cache) {
+      EXPECT_GE(std::stoull(StatValue(stats, "ssl_new_sessions")), 1u);
+    } else {
+      EXPECT_EQ(StatValue(stats, "ssl_new_sessions"), "");
+    }
+    EXPECT_EQ(StatValue(second->Call("stats settings\r\n", "END\r\n"), "ssl_session_cache"),
+              cache ? "yes" : "no");
+  }
 }
 
 TEST_F(TlsTest, RefreshCertsWithoutTlsAnswersLikeMemcached) {

@@ -119,12 +119,9 @@ int ListenLoopback(int* port) {
   return fd;
 }
 
-StatMap StatsOf(int port, const std::string& group) {
+StatMap ParseStats(const std::string& reply) {
   StatMap stats;
-  auto c = Client::ConnectTcp(port);
-  if (c == nullptr) return stats;
-  std::istringstream lines(
-      c->Call(group.empty() ? "stats\r\n" : "stats " + group + "\r\n", "END\r\n"));
+  std::istringstream lines(reply);
   std::string line;
   while (std::getline(lines, line)) {
     std::istringstream fields(line);
@@ -132,6 +129,12 @@ StatMap StatsOf(int port, const std::string& group) {
     if (fields >> stat >> name >> value && stat == "STAT") stats[name] = value;
   }
   return stats;
+}
+
+StatMap StatsOf(int port, const std::string& group) {
+  auto c = Client::ConnectTcp(port);
+  if (c == nullptr) return {};
+  return ParseStats(c->Call(group.empty() ? "stats\r\n" : "stats " + group + "\r\n", "END\r\n"));
 }
 
 uint64_t StatNumber(const StatMap& stats, const std::string& name) {

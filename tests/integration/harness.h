@@ -35,6 +35,8 @@ int ListenLoopback(int* port);
 
 // A "stats" reply as name → value.
 using StatMap = std::map<std::string, std::string>;
+// The STAT lines of a reply already read (e.g. over TLS).
+StatMap ParseStats(const std::string& reply);
 // "stats <group>" ("stats" alone when `group` is empty), read on a fresh connection; empty if
 // the node does not answer.
 StatMap StatsOf(int port, const std::string& group = "");

@@ -129,15 +129,6 @@ class TlsClient {
   int fd_ = -1;
 };
 
-// The value of one "STAT name value" line, or "" when absent.
-std::string StatValue(const std::string& stats, const std::string& name) {
-  const std::string prefix = "STAT " + name + " ";
-  const size_t at = stats.find(prefix);
-  if (at == std::string::npos) return "";
-  const size_t start = at + prefix.size();
-  return stats.substr(start, stats.find("\r\n", start) - start);
-}
-
 class TlsTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -181,14 +172,14 @@ TEST_F(TlsTest, StoresAndReadsOverTlsLikeMemcached) {
               "STORED\r\n");
     EXPECT_EQ(c->Call("get big\r\n", "END\r\n"),
               "VALUE big 0 " + std::to_string(big.size()) + "\r\n" + big + "\r\nEND\r\n");
-    const std::string settings = c->Call("stats settings\r\n", "END\r\n");
-    EXPECT_EQ(StatValue(settings, "ssl_enabled"), "yes");
-    EXPECT_EQ(StatValue(settings, "ssl_chain_cert"), server_cert_.cert);
-    EXPECT_EQ(StatValue(settings, "ssl_verify_mode"), "0");
-    EXPECT_EQ(StatValue(settings, "ssl_min_version"), "tlsv1.2");
-    const std::string stats = c->Call("stats\r\n", "END\r\n");
-    EXPECT_NE(StatValue(stats, "ssl_handshake_errors"), "");
-    EXPECT_NE(StatValue(stats, "time_since_server_cert_refresh"), "");
+    const StatMap settings = ParseStats(c->Call("stats settings\r\n", "END\r\n"));
+    EXPECT_EQ(StatText(settings, "ssl_enabled"), "yes");
+    EXPECT_EQ(StatText(settings, "ssl_chain_cert"), server_cert_.cert);
+    EXPECT_EQ(StatText(settings, "ssl_verify_mode"), "0");
+    EXPECT_EQ(StatText(settings, "ssl_min_version"), "tlsv1.2");
+    const StatMap stats = ParseStats(c->Call("stats\r\n", "END\r\n"));
+    EXPECT_NE(StatText(stats, "ssl_handshake_errors"), "(none)");
+    EXPECT_NE(StatText(stats, "time_since_server_cert_refresh"), "(none)");
   }
 }
 
@@ -223,7 +214,7 @@ TEST_F(TlsTest, PlainTextOnATlsPortClosesThatConnectionOnlyAndIsCounted) {
     auto good = TlsClient::Connect(server->port(), pki_->ca_cert());
     ASSERT_NE(good, nullptr);
     const uint64_t errors_before =
-        std::stoull(StatValue(good->Call("stats\r\n", "END\r\n"), "ssl_handshake_errors"));
+        StatNumber(ParseStats(good->Call("stats\r\n", "END\r\n")), "ssl_handshake_errors");
     auto plain = Client::ConnectTcp(server->port());
     ASSERT_NE(plain, nullptr);
     ASSERT_TRUE(plain->Send("set k 0 0 1\r\nx\r\nget k\r\n"));
@@ -233,7 +224,7 @@ TEST_F(TlsTest, PlainTextOnATlsPortClosesThatConnectionOnlyAndIsCounted) {
     // counter is pinned for memtwin only.
     if (binary == MemtwinBinary()) {
       const uint64_t errors_after =
-          std::stoull(StatValue(good->Call("stats\r\n", "END\r\n"), "ssl_handshake_errors"));
+          StatNumber(ParseStats(good->Call("stats\r\n", "END\r\n")), "ssl_handshake_errors");
       EXPECT_EQ(errors_after, errors_before + 1);
     }
   }
@@ -287,7 +278,7 @@ TEST_F(TlsTest, RequiredClientCertificatesAreCheckedAgainstTheCa) {
   ASSERT_NE(trusted, nullptr);
   EXPECT_EQ(trusted->Call("version\r\n").rfind("VERSION ", 0), 0u);
   const uint64_t errors_before =
-      std::stoull(StatValue(trusted->Call("stats\r\n", "END\r\n"), "ssl_handshake_errors"));
+      StatNumber(ParseStats(trusted->Call("stats\r\n", "END\r\n")), "ssl_handshake_errors");
 
   const TestPki::KeyPair* rejected[] = {nullptr, &foreign, &expired};
   for (const TestPki::KeyPair* identity : rejected) {
@@ -298,7 +289,7 @@ TEST_F(TlsTest, RequiredClientCertificatesAreCheckedAgainstTheCa) {
     }
   }
   const uint64_t errors_after =
-      std::stoull(StatValue(trusted->Call("stats\r\n", "END\r\n"), "ssl_handshake_errors"));
+      StatNumber(ParseStats(trusted->Call("stats\r\n", "END\r\n")), "ssl_handshake_errors");
   EXPECT_EQ(errors_after, errors_before + 3);
   EXPECT_EQ(trusted->Call("version\r\n").rfind("VERSION ", 0), 0u);
 }
@@ -352,14 +343,15 @@ TEST_F(TlsTest, SessionCacheLetsAClientResume) {
     SSL_SESSION_free(session);
     ASSERT_NE(second, nullptr);
     EXPECT_EQ(second->Reused(), cache);
-    const std::string stats = second->Call("stats\r\n", "END\r\n");
+    const StatMap stats = ParseStats(second->Call("stats\r\n", "END\r\n"));
     if (cache) {
-      EXPECT_GE(std::stoull(StatValue(stats, "ssl_new_sessions")), 1u);
+      EXPECT_GE(StatNumber(stats, "ssl_new_sessions"), 1u);
     } else {
-      EXPECT_EQ(StatValue(stats, "ssl_new_sessions"), "");
+      EXPECT_EQ(StatText(stats, "ssl_new_sessions"), "(none)");
     }
-    EXPECT_EQ(StatValue(second->Call("stats settings\r\n", "END\r\n"), "ssl_session_cache"),
-              cache ? "yes" : "no");
+    EXPECT_EQ(
+        StatText(ParseStats(second->Call("stats settings\r\n", "END\r\n")), "ssl_session_cache"),
+        cache ? "yes" : "no");
   }
 }
 

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Runs the same workloads against memtwin and Debian's memcached 1.6.18 (same -t and -m),
-# alternating servers for each round, and prints a table of ratios (memtwin / memcached).
-# Also reports RSS with 5,000 idle connections. Usage: tools/bench/compare.sh [seconds] [rounds]
+# alternating servers for each round, and prints a table of ratios (memtwin / memcached) of the
+# medians over the rounds. Also reports RSS with 5,000 idle connections.
+# Usage: tools/bench/compare.sh [seconds] [rounds]
+# THREADS (-t) defaults to one less than the CPUs, leaving one for the load generator (a single
+# thread): when the server's workers and the load generator share CPUs, the closed-loop p99 is
+# mostly how the kernel scheduler interleaves them (see the README). THREADS=2 on a 2-CPU host
+# measures exactly that.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION="${1:-5}"
-ROUNDS="${2:-2}"
-THREADS="${THREADS:-2}"
+ROUNDS="${2:-5}"
+THREADS="${THREADS:-$(( $(nproc) > 1 ? $(nproc) - 1 : 1 ))}"
 MEMORY="${MEMORY:-1024}"
 BUILD="${BUILD:-build-release}"
 
@@ -44,7 +49,7 @@ declare -A WORKLOADS=(
 ORDER=("set-only" "get/set 90/10" "multiget of 10" "pipeline 16" "1 connection latency"
        "get/set 90/10 paced")
 
-declare -A BEST_OPS BEST_P99
+declare -A ALL_OPS ALL_P99  # space-separated, one value per round
 run_one() {  # $1 = name (memtwin|memcached), $2 = binary, $3 = workload
   start_server "$2"
   local out
@@ -55,11 +60,11 @@ run_one() {  # $1 = name (memtwin|memcached), $2 = binary, $3 = workload
   ops=$(sed -E 's/.*ops_per_sec=([0-9]+).*/\1/' <<<"$out")
   p99=$(sed -E 's/.*p99_us=([0-9]+).*/\1/' <<<"$out")
   local key="$1|$3"
-  if [[ -z "${BEST_OPS[$key]:-}" || "$ops" -gt "${BEST_OPS[$key]}" ]]; then
-    BEST_OPS[$key]=$ops
-    BEST_P99[$key]=$p99
-  fi
+  ALL_OPS[$key]="${ALL_OPS[$key]:-} $ops"
+  ALL_P99[$key]="${ALL_P99[$key]:-} $p99"
 }
+median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : int((v[NR/2]+v[NR/2+1])/2)}'; }
+spread() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk 'NR==1{lo=$1} {hi=$1} END {print lo "-" hi}'; }
 
 for round in $(seq "$ROUNDS"); do
   for w in "${ORDER[@]}"; do
@@ -71,12 +76,14 @@ for round in $(seq "$ROUNDS"); do
   done
 done
 
-echo "workload | memtwin ops/s | memcached ops/s | ratio | memtwin p99 us | memcached p99 us"
-echo "---|---|---|---|---|---"
+echo "workload | memtwin ops/s | memcached ops/s | ratio | memtwin p99 us | memcached p99 us | p99 ranges over rounds"
+echo "---|---|---|---|---|---|---"
 for w in "${ORDER[@]}"; do
-  a=${BEST_OPS["memtwin|$w"]}; b=${BEST_OPS["memcached|$w"]}
-  printf "%s | %s | %s | %.2fx | %s | %s\n" "$w" "$a" "$b" "$(awk -v a="$a" -v b="$b" 'BEGIN{print a/b}')" \
-    "${BEST_P99["memtwin|$w"]}" "${BEST_P99["memcached|$w"]}"
+  a=$(median "${ALL_OPS["memtwin|$w"]}"); b=$(median "${ALL_OPS["memcached|$w"]}")
+  printf "%s | %s | %s | %.2fx | %s | %s | %s vs %s\n" "$w" "$a" "$b" \
+    "$(awk -v a="$a" -v b="$b" 'BEGIN{print a/b}')" \
+    "$(median "${ALL_P99["memtwin|$w"]}")" "$(median "${ALL_P99["memcached|$w"]}")" \
+    "$(spread "${ALL_P99["memtwin|$w"]}")" "$(spread "${ALL_P99["memcached|$w"]}")"
 done
 
 idle_rss() {  # $1 = binary; prints RSS in KB with 5,000 idle connections
@@ -98,4 +105,4 @@ PY
 read -r a a_anon <<<"$(idle_rss "$MEMTWIN")"; read -r b b_anon <<<"$(idle_rss /usr/bin/memcached)"
 printf "RSS with 5,000 idle connections | %s KB | %s KB | %.2fx\n" "$a" "$b" "$(awk -v a="$a" -v b="$b" 'BEGIN{print a/b}')"
 printf "anonymous RSS (RssAnon) with 5,000 idle connections | %s KB | %s KB | %.2fx\n" "$a_anon" "$b_anon" "$(awk -v a="$a_anon" -v b="$b_anon" 'BEGIN{print a/b}')"
-echo "(${ROUNDS} rounds of ${DURATION}s, best of rounds; -t $THREADS -m $MEMORY; loadgen 1 thread; 100,000 keys, 100-byte values)"
+echo "(${ROUNDS} rounds of ${DURATION}s, medians of rounds; -t $THREADS -m $MEMORY; loadgen 1 thread; 100,000 keys, 100-byte values)"

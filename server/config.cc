@@ -53,7 +53,7 @@ constexpr OptionSpec kOptions[] = {
      "maximum number of requests per event (default: 20)"},
     {"disable-cas", no_argument, 'C', "disable use of CAS"},
     {"listen-backlog", required_argument, 'b', "set the backlog queue limit (default: 1024)"},
-    {"protocol", required_argument, 'B', "protocol: ascii or auto (default: auto)"},
+    {"protocol", required_argument, 'B', "protocol: auto, ascii or binary (default: auto)"},
     {"max-item-size", required_argument, 'I',
      "adjusts max item size (default: 1m, min: 1k, max: 1024m)"},
     {"disable-flush-all", no_argument, 'F', "disable flush_all command"},
@@ -382,10 +382,15 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(int argc, char** argv) {
         c.backlog = static_cast<int>(n);
         break;
       case 'B':
-        if (arg != "ascii" && arg != "auto") {
+        if (arg == "auto") {
+          c.protocol = BindingProtocol::kAuto;
+        } else if (arg == "ascii") {
+          c.protocol = BindingProtocol::kAscii;
+        } else if (arg == "binary") {
+          c.protocol = BindingProtocol::kBinary;
+        } else {
           return Invalid(absl::StrCat("Invalid value for binding protocol: ", std::string(arg),
-                                      " -- should be one of auto or ascii (binary is not "
-                                      "supported yet)"));
+                                      "\n -- should be one of auto, binary, or ascii"));
         }
         break;
       case 'I':

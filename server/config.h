@@ -34,27 +34,31 @@ struct PeerTlsOptions {
   std::string ca;        // --repl-tls-ca
 };
 
+// -B: which protocols a connection may speak. kAuto: binary when its first byte is 0x80.
+enum class BindingProtocol { kAuto, kAscii, kBinary };
+
 struct Config {
-  int port = 11211;                           // -p
-  int udp_port = 0;                           // -U
-  std::string unix_socket;                    // -s
-  int unix_mask = 0700;                       // -a
-  std::vector<std::string> listen_addresses;  // -l, empty = all interfaces
-  bool daemonize = false;                     // -d
-  std::string user;                           // -u
-  bool lock_memory = false;                   // -k
-  int verbose = 0;                            // -v, -vv, -vvv
-  std::string pid_file;                       // -P
-  int threads = 4;                            // -t
-  int max_connections = 1024;                 // -c
-  int requests_per_event = 20;                // -R
-  bool cas_enabled = true;                    // -C turns off
-  int backlog = 1024;                         // -b
-  bool enable_shutdown = false;               // -A
-  bool flush_enabled = true;                  // -F turns off
-  storage::StorageOptions storage;            // -m -M -f -n -I -L, -o hashpower
-  TlsOptions tls;                             // -Z, -o ssl_*
-  PeerTlsOptions peer_tls;                    // --repl-tls*
+  int port = 11211;                                   // -p
+  int udp_port = 0;                                   // -U
+  std::string unix_socket;                            // -s
+  int unix_mask = 0700;                               // -a
+  std::vector<std::string> listen_addresses;          // -l, empty = all interfaces
+  bool daemonize = false;                             // -d
+  std::string user;                                   // -u
+  bool lock_memory = false;                           // -k
+  int verbose = 0;                                    // -v, -vv, -vvv
+  std::string pid_file;                               // -P
+  int threads = 4;                                    // -t
+  int max_connections = 1024;                         // -c
+  int requests_per_event = 20;                        // -R
+  bool cas_enabled = true;                            // -C turns off
+  int backlog = 1024;                                 // -b
+  bool enable_shutdown = false;                       // -A
+  bool flush_enabled = true;                          // -F turns off
+  BindingProtocol protocol = BindingProtocol::kAuto;  // -B
+  storage::StorageOptions storage;                    // -m -M -f -n -I -L, -o hashpower
+  TlsOptions tls;                                     // -Z, -o ssl_*
+  PeerTlsOptions peer_tls;                            // --repl-tls*
   // -X (listen_port; 0 = off), -x (peer_host/peer_port), --repl-log-size, --repl-heartbeat,
   // --repl-timeout, --repl-sync-timeout, --repl-tls-name, --repl-secret-file (read at parse
   // time, before privileges are dropped, so the file may be readable by root only)

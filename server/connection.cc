@@ -177,10 +177,21 @@ void Connection::Process() {
   received_ = true;
   stats_entry_.state.store(ConnState::kParseCmd, std::memory_order_relaxed);
   stats_entry_.last_command.store(worker_->context()->store->Now(), std::memory_order_relaxed);
+  const std::string_view in(in_.get() + in_start_, in_end_ - in_start_);
+  if (!protocol_chosen_ && !in.empty()) {
+    protocol_chosen_ = true;
+    const BindingProtocol allowed = worker_->context()->config->protocol;
+    if (allowed == BindingProtocol::kBinary ||
+        (allowed == BindingProtocol::kAuto &&
+         static_cast<uint8_t>(in[0]) == binary::kRequestMagic)) {
+      binary_ = std::make_unique<BinaryProtocol>(worker_->context(), worker_->stats());
+    }
+  }
   size_t consumed = 0;
-  const TextProtocol::After after =
-      protocol_.Process(std::string_view(in_.get() + in_start_, in_end_ - in_start_), &out_,
-                        &consumed, worker_->context()->config->requests_per_event);
+  const int limit = worker_->context()->config->requests_per_event;
+  const TextProtocol::After after = binary_ != nullptr
+                                        ? binary_->Process(in, &out_, &consumed, limit)
+                                        : protocol_.Process(in, &out_, &consumed, limit);
   in_start_ += consumed;
   if (in_start_ == in_end_) in_start_ = in_end_ = 0;
   if (after == TextProtocol::After::kClose) state_ = State::kClosing;

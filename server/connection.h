@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 
+#include "server/binary_protocol.h"
 #include "server/server_context.h"
 #include "server/stats.h"
 #include "server/text_protocol.h"
@@ -76,6 +77,10 @@ class Connection {
   bool received_ = false;  // a request has been handled; until then memcached says conn_new_cmd
   ConnectionRegistry::Entry stats_entry_;
   TextProtocol protocol_;
+  // Made when the first request turns out to be binary (-B auto) or -B binary says so; the
+  // connection speaks it from then on.
+  std::unique_ptr<BinaryProtocol> binary_;
+  bool protocol_chosen_ = false;
   // Received bytes live in in_[in_start_, in_end_). A plain buffer rather than a std::string so a
   // read does not zero-fill the space it is about to overwrite.
   std::unique_ptr<char[]> in_;

@@ -103,4 +103,33 @@ std::string_view MetaCodeFor(DeltaResult r) {
   return {};
 }
 
+void CountLookup(ThreadStats* stats, LookupResult r, bool touch) {
+  if (r == LookupResult::kExpired) ThreadStats::Add(stats->get_expired);
+  if (r == LookupResult::kFlushed) ThreadStats::Add(stats->get_flushed);
+  const bool hit = r == LookupResult::kHit;
+  if (touch) {
+    ThreadStats::Add(stats->touch_cmds);
+    ThreadStats::Add(hit ? stats->touch_hits : stats->touch_misses);
+  } else {
+    ThreadStats::Add(stats->get_cmds);
+    ThreadStats::Add(hit ? stats->get_hits : stats->get_misses);
+  }
+}
+
+void CountCas(ThreadStats* stats, StoreResult r) {
+  switch (r) {
+    case StoreResult::kStored:
+      ThreadStats::Add(stats->cas_hits);
+      break;
+    case StoreResult::kExists:
+      ThreadStats::Add(stats->cas_badval);
+      break;
+    case StoreResult::kNotFound:
+      ThreadStats::Add(stats->cas_misses);
+      break;
+    default:
+      break;
+  }
+}
+
 }  // namespace memtwin::server

@@ -1,6 +1,6 @@
-// memcached's reply text: Store outcomes turned into wire words (here and nowhere else), and
-// appending numbers and reply lines to an output buffer without temporary strings. Shared by the
-// text and meta command handlers. Thread-safe (no state).
+// memcached's reply text: Store outcomes turned into wire words (here and nowhere else), the
+// counters an outcome moves, and appending numbers and reply lines to an output buffer without
+// temporary strings. Shared by the text, meta and binary command handlers. Thread-safe (no state).
 #pragma once
 
 #include <charconv>
@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "server/stats.h"
 #include "storage/store.h"
 
 namespace memtwin::server {
@@ -27,6 +28,12 @@ std::string_view ReplyFor(storage::LookupResult r);
 std::string_view MetaCodeFor(storage::StoreResult r);
 std::string_view MetaCodeFor(storage::DeleteResult r);
 std::string_view MetaCodeFor(storage::DeltaResult r);
+
+// The counters memcached moves for a lookup by get, gets, gat, gats, touch or their binary forms:
+// touch_* for the touching ones, get_* for the others, and get_expired / get_flushed.
+void CountLookup(ThreadStats* stats, storage::LookupResult r, bool touch);
+// cas_hits, cas_badval or cas_misses for a compare-and-swap's outcome.
+void CountCas(ThreadStats* stats, storage::StoreResult r);
 
 inline void AppendNumber(std::string* out, uint64_t v) {
   char buf[20];

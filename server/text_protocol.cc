@@ -397,21 +397,7 @@ Runner::Step Runner::Storage(const TokenizedLine& t, Command command, std::strin
   // is there, NOT_FOUND when not. A zero cas-unique never matches a version, which does that.
   request.cas = config_->cas_enabled ? h.cas : 0;
   const StoreResult result = store_->Set(request);
-  if (command == Command::kCas) {
-    switch (result) {
-      case StoreResult::kStored:
-        Add(stats_->cas_hits);
-        break;
-      case StoreResult::kExists:
-        Add(stats_->cas_badval);
-        break;
-      case StoreResult::kNotFound:
-        Add(stats_->cas_misses);
-        break;
-      default:
-        break;
-    }
-  }
+  if (command == Command::kCas) CountCas(stats_, result);
   Reply(out_, h.noreply, ReplyFor(result));
   return Step::kDone;
 }
@@ -447,15 +433,7 @@ void Runner::Retrieve(const TokenizedLine& t, bool with_cas, bool touch) {
     if (key.size() > storage::kMaxKeyLength) return false;
     const LookupResult r =
         touch ? store_->GetAndTouch(key, exptime, visit) : store_->Get(key, visit);
-    if (r == LookupResult::kExpired) Add(stats_->get_expired);
-    if (r == LookupResult::kFlushed) Add(stats_->get_flushed);
-    if (touch) {
-      Add(stats_->touch_cmds);
-      Add(r == LookupResult::kHit ? stats_->touch_hits : stats_->touch_misses);
-    } else {
-      Add(stats_->get_cmds);
-      Add(r == LookupResult::kHit ? stats_->get_hits : stats_->get_misses);
-    }
+    CountLookup(stats_, r, touch);
     return true;
   };
   const size_t start = out_->size();
@@ -512,10 +490,7 @@ void Runner::Touch(const TokenizedLine& t) {
     return;
   }
   const LookupResult r = store_->Touch(key, exptime);
-  if (r == LookupResult::kExpired) Add(stats_->get_expired);
-  if (r == LookupResult::kFlushed) Add(stats_->get_flushed);
-  Add(stats_->touch_cmds);
-  Add(r == LookupResult::kHit ? stats_->touch_hits : stats_->touch_misses);
+  CountLookup(stats_, r, /*touch=*/true);
   Reply(out_, noreply, ReplyFor(r));
 }
 
@@ -841,7 +816,10 @@ void Runner::SettingsStats() {
   Stat(out_, "reqs_per_event", Format(buf, "%d", c.requests_per_event));
   Stat(out_, "cas_enabled", YesNo(c.cas_enabled));
   Stat(out_, "tcp_backlog", Format(buf, "%d", c.backlog));
-  Stat(out_, "binding_protocol", "auto-negotiate");
+  Stat(out_, "binding_protocol",
+       c.protocol == BindingProtocol::kAscii    ? "ascii"
+       : c.protocol == BindingProtocol::kBinary ? "binary"
+                                                : "auto-negotiate");
   Stat(out_, "auth_enabled_sasl", "no");
   Stat(out_, "auth_enabled_ascii", "no");
   Stat(out_, "item_size_max", o.item_size_max);

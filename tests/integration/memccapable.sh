@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs memccapable's ASCII protocol checks (Debian's libmemcached-tools 1.1.4) against a server
+# Runs memccapable's protocol checks, ASCII and binary (Debian's libmemcached-tools 1.1.4), against a server
 # started here on a free 127.0.0.1 port: memtwin, or /usr/bin/memcached as the reference.
 #
 #   tests/integration/memccapable.sh SERVER_BINARY [extra server flags...]
@@ -8,8 +8,8 @@
 # test, lists them without running them); the tests then run in one -P session that answers
 # "skip" for the tests named in SKIP below (memccapable has no option to skip a test by name), and
 # each skipped test is printed with its reason. Exits non-zero if any test fails, if memccapable
-# or the server is missing, or if the list of tests looks wrong. All 27 ASCII tests of
-# memccapable 1.1.4 pass against memcached 1.6.18 and against memtwin.
+# or the server is missing, or if the list of tests looks wrong. All 27 ASCII and 27 binary tests
+# of memccapable 1.1.4 pass against memcached 1.6.18 and against memtwin.
 #
 # Why not -T NAME per test: tests share state. "ascii version" notes that the server is 1.6 and
 # "ascii quit" then leaves out "quit foo bar" (memcached 1.6 closes the connection on it without
@@ -77,15 +77,15 @@ echo "== memccapable against $binary $* on 127.0.0.1:$port (pid $server_pid)"
 
 # Unbuffered stdout: memccapable prints [pass] to stdout and [FAIL] to stderr, and the merged
 # stream must keep them in order to tell which test a line belongs to.
-mc() { timeout 60 stdbuf -o0 memccapable -a -t 5 -h 127.0.0.1 -p "$port" "$@"; }
+mc() { timeout 60 stdbuf -o0 memccapable -t 5 -h 127.0.0.1 -p "$port" "$@"; }
 
-# List the ASCII tests: with -P memccapable prints "<name>   [skip]" for each test answered
+# List the tests: with -P memccapable prints "<name>   [skip]" for each test answered
 # "skip" and runs nothing.
 answers=$(printf 'skip\n%.0s' $(seq 200))
 listing=$(mc -P <<<"$answers" 2>&1) || die "memccapable -P failed: $listing"
-mapfile -t tests < <(grep -o 'ascii [a-z ]*[a-z] *\[skip\]' <<<"$listing" | sed 's/ *\[skip\]$//')
-# memccapable 1.1.4 has 27; fewer means the listing trick broke, not that tests went away.
-((${#tests[@]} >= 27)) || die "expected at least 27 ASCII tests, memccapable listed ${#tests[@]}:
+mapfile -t tests < <(grep -oE '(ascii|binary) [a-z ]*[a-z] *\[skip\]' <<<"$listing" | sed 's/ *\[skip\]$//')
+# memccapable 1.1.4 has 27 of each; fewer means the listing trick broke, not that tests went away.
+((${#tests[@]} >= 54)) || die "expected at least 54 tests, memccapable listed ${#tests[@]}:
 $listing"
 for name in "${!SKIP[@]}"; do
   printf '%s\n' "${tests[@]}" | grep -qxF "$name" || die "SKIP names unknown test '$name'"

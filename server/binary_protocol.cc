@@ -266,11 +266,12 @@ void Request::Update(Opcode op, std::string_view value) {
   // Without -C a non-zero CAS turns set, add and replace into a compare-and-swap (and is checked
   // by append and prepend); with -C items carry none and memcached ignores it.
   request.cas = CasOf(header_.cas);
-  const bool compare = request.cas != 0 && !(op == Opcode::kAppend || op == Opcode::kPrepend);
+  const bool compare = request.cas != 0 && op != Opcode::kAppend && op != Opcode::kPrepend;
   if (compare) request.mode = StoreMode::kCas;
   uint64_t version = 0;
   const StoreResult result = store_->Set(request, &version);
   if (compare) CountCas(stats_, result);
+  const bool concatenate = op == Opcode::kAppend || op == Opcode::kPrepend;
   switch (result) {
     case StoreResult::kStored:
       Success({}, CasOf(version));
@@ -286,11 +287,14 @@ void Request::Update(Opcode op, std::string_view value) {
             : op == Opcode::kReplace ? Status::kKeyNotFound
                                      : Status::kNotStored);
       return;
+    // memcached allocates a set's item when the header arrives, so its failures are "Too large."
+    // and "Out of memory"; append and prepend allocate the joined item when storing, and any
+    // failure there is "Not stored.".
     case StoreResult::kTooLarge:
-      Error(Status::kTooLarge);
+      Error(concatenate ? Status::kNotStored : Status::kTooLarge);
       return;
     case StoreResult::kOutOfMemory:
-      Error(Status::kOutOfMemory);
+      Error(concatenate ? Status::kNotStored : Status::kOutOfMemory);
       return;
   }
 }

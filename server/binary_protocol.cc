@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 
 #include "server/config.h"
 #include "server/reply.h"
@@ -153,10 +154,21 @@ bool CarriesValue(Opcode op) {
          op == Opcode::kAppend || op == Opcode::kPrepend;
 }
 
-// The "stats" groups STAT may name (memcached also has "detail", which memtwin does not keep).
-bool IsStatsGroup(std::string_view group) {
-  return group.empty() || group == "settings" || group == "items" || group == "slabs" ||
-         group == "sizes" || group == "conns" || group == "reset";
+// Whether memcached acts on a storage request with this header (else "Invalid arguments"): a key,
+// and flags + expiry as extras for set, add and replace, none for append and prepend.
+bool StorageHeaderValid(const Header& h, Opcode op) {
+  const bool with_extras = op == Opcode::kSet || op == Opcode::kAdd || op == Opcode::kReplace;
+  return h.key_length > 0 && h.extras_length == (with_extras ? 8 : 0);
+}
+
+// The text "stats" group a binary STAT names, or nullopt for "Not found". As memcached's binary
+// STAT: "reset" and "settings" match as prefixes, "conns" is text-only, and "detail" (per-prefix
+// stats, which memtwin does not keep) is not there.
+std::optional<std::string_view> StatsGroup(std::string_view key) {
+  if (key.rfind("reset", 0) == 0) return "reset";
+  if (key.rfind("settings", 0) == 0) return "settings";
+  if (key.empty() || key == "items" || key == "slabs" || key == "sizes") return key;
+  return std::nullopt;
 }
 
 // One request, from its header, extras and key; answers into `out`.
@@ -300,7 +312,9 @@ void Request::Update(Opcode op, std::string_view value) {
 }
 
 void Request::Delete() {
-  const DeleteResult r = store_->Delete(key_, CasOf(header_.cas));
+  // With -C memcached compares a non-zero CAS with the item's, which is then always 0, so it
+  // never matches; a version is never 0, which does the same here.
+  const DeleteResult r = store_->Delete(key_, header_.cas);
   switch (r) {
     case DeleteResult::kDeleted:
       Add(stats_->delete_hits);
@@ -318,7 +332,7 @@ void Request::Delete() {
 
 void Request::Arithmetic(bool incr) {
   storage::DeltaRequest request{.key = key_, .incr = incr, .delta = binary::Load64(extras_.data())};
-  request.cas = CasOf(header_.cas);
+  request.cas = header_.cas;  // with -C never matching, as for delete
   // An expiration of all ones means "do not create"; anything else creates a missing counter
   // holding the initial value.
   const uint32_t expiration = binary::Load32(extras_.data() + 16);
@@ -411,9 +425,13 @@ namespace {
 size_t BytesToAct(const Header& header, size_t item_size_max) {
   const size_t fixed = binary::kHeaderSize + header.extras_length + header.key_length;
   bool quiet;
-  if (!CarriesValue(Loud(header.opcode, &quiet))) return fixed;
+  const Opcode op = Loud(header.opcode, &quiet);
+  if (!CarriesValue(op)) return fixed;
   const size_t framed = size_t{header.extras_length} + header.key_length;
-  if (header.body_length < framed) return fixed;  // refused from the header
+  if (header.body_length < framed || header.key_length > storage::kMaxKeyLength ||
+      !StorageHeaderValid(header, op)) {
+    return fixed;  // refused from the header
+  }
   const size_t value = header.body_length - framed;
   if (storage::Item::TotalSize(header.key_length, value) > item_size_max) return fixed;
   return fixed + value;
@@ -482,8 +500,7 @@ BinaryProtocol::Step BinaryProtocol::Handle(std::string_view in, std::string* ou
     case Opcode::kReplace:
     case Opcode::kAppend:
     case Opcode::kPrepend: {
-      const bool with_extras = op == Opcode::kSet || op == Opcode::kAdd || op == Opcode::kReplace;
-      if (h.key_length == 0 || h.extras_length != (with_extras ? 8 : 0)) return protocol_error();
+      if (!StorageHeaderValid(h, op)) return protocol_error();
       if (storage::Item::TotalSize(h.key_length, value_length) > context_->store->item_size_max()) {
         request.Error(Status::kTooLarge);
         swallow_ = value_length;
@@ -542,10 +559,11 @@ BinaryProtocol::Step BinaryProtocol::Handle(std::string_view in, std::string* ou
 // its own (key = name, value = value), then an empty one; an unknown group is "Not found".
 void BinaryProtocol::Stats(const Header& header, std::string_view group, std::string* out) {
   std::string text;
-  bool known = IsStatsGroup(group);
+  const std::optional<std::string_view> text_group = StatsGroup(group);
+  bool known = text_group.has_value();
   if (known) {
     std::string command = "stats";
-    if (!group.empty()) command.append(" ").append(group);
+    if (!text_group->empty()) command.append(" ").append(*text_group);
     command += "\r\n";
     size_t consumed = 0;
     text_.Process(command, &text, &consumed, 1);

@@ -10,7 +10,7 @@ ensure_packages
 
 JOBS="${JOBS:-2}"
 FUZZ_SECONDS="${FUZZ_SECONDS:-30}"
-FUZZ_TARGETS=(text_parser_fuzz text_protocol_fuzz)
+FUZZ_TARGETS=(text_parser_fuzz text_protocol_fuzz binary_protocol_fuzz)
 
 echo "== clang-format check"
 mapfile -t sources < <(git ls-files '*.cc' '*.h' 2>/dev/null || find storage server replication tests tools -name '*.cc' -o -name '*.h')

@@ -41,6 +41,16 @@ TEST(ConfigTest, MemcachedDefaults) {
   EXPECT_TRUE(c.replication.secret.empty());
 }
 
+TEST(ConfigTest, BindingProtocol) {
+  EXPECT_EQ(Parse({})->config.protocol, BindingProtocol::kAuto);
+  EXPECT_EQ(Parse({"-B", "ascii"})->config.protocol, BindingProtocol::kAscii);
+  EXPECT_EQ(Parse({"--protocol", "binary"})->config.protocol, BindingProtocol::kBinary);
+  EXPECT_EQ(Parse({"-B", "auto"})->config.protocol, BindingProtocol::kAuto);
+  // memcached 1.6.18's text.
+  EXPECT_EQ(ErrorOf({"-B", "udp"}),
+            "Invalid value for binding protocol: udp\n -- should be one of auto, binary, or ascii");
+}
+
 TEST(ConfigTest, ClientTlsOptionsAsMemcached) {
   auto parsed = Parse({"-Z", "-o",
                        "ssl_chain_cert=/c.pem,ssl_key=/k.pem,ssl_ca_cert=/ca.pem,"

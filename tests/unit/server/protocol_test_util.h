@@ -1,6 +1,6 @@
 // Helpers shared by the server protocol unit tests: a Server that is one client connection's
-// worth of memtwin (a Store on a manual clock, a Config, a context and a TextProtocol fed the way
-// a Connection feeds it), and the keys and times the tests use.
+// worth of memtwin (a Store on a manual clock, a Config, a context and a TextProtocol or
+// BinaryProtocol fed the way a Connection feeds it), and the keys and times the tests use.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +13,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/binary_protocol.h"
 #include "server/config.h"
 #include "server/server_context.h"
 #include "server/stats.h"
@@ -30,19 +31,29 @@ inline constexpr int kManyRequests = 1 << 20;
 inline const std::string kLongKey(251, 'b');
 inline const std::string kMaxKey(250, 'a');
 
+// Which protocol a Server's connection speaks (-B ascii or binary).
+enum class Protocol { kText, kBinary };
+
 // One client connection's worth of server: a fresh Store on a manual clock, a Config, a context
-// with one ThreadStats, and a TextProtocol fed the way a Connection feeds it (unconsumed bytes
-// are kept and offered again with the next read).
+// with one ThreadStats, and a TextProtocol (or a BinaryProtocol) fed the way a Connection feeds
+// it (unconsumed bytes are kept and offered again with the next read).
 class Server {
  public:
-  explicit Server(Config config = Config{}) : config_(std::move(config)), clock_(kStart) {
+  explicit Server(Config config = Config{}, Protocol protocol = Protocol::kText)
+      : config_(std::move(config)), clock_(kStart) {
     store_ = storage::Store::Create(config_.storage, &clock_).value();
     context_.store = store_.get();
     context_.config = &config_;
     context_.start_time = kStart - 100;
     context_.thread_stats = {&stats_};
     context_.request_shutdown = [this] { ++shutdown_requests_; };
-    protocol_ = std::make_unique<TextProtocol>(&context_, &stats_);
+    if (protocol == Protocol::kBinary) {
+      binary_ = std::make_unique<BinaryProtocol>(&context_, &stats_);
+      // "stats" for Stats() comes from a second, text connection on the same context.
+      stats_reader_ = std::make_unique<TextProtocol>(&context_, &stats_);
+    } else {
+      protocol_ = std::make_unique<TextProtocol>(&context_, &stats_);
+    }
   }
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -54,7 +65,7 @@ class Server {
     std::string out;
     for (;;) {
       size_t consumed = 0;
-      const After after = protocol_->Process(buffer_, &out, &consumed, max_requests);
+      const After after = Process(buffer_, &out, &consumed, max_requests);
       EXPECT_LE(consumed, buffer_.size());
       buffer_.erase(0, consumed);
       if (after == After::kClose) closed_ = true;
@@ -73,7 +84,7 @@ class Server {
 
   // One Process call, for tests of its contract.
   After ProcessOnce(std::string_view in, std::string* out, size_t* consumed, int max_requests) {
-    return protocol_->Process(in, out, consumed, max_requests);
+    return Process(in, out, consumed, max_requests);
   }
 
   // The item's CAS as the store has it, or 0.
@@ -83,9 +94,16 @@ class Server {
     return cas;
   }
 
-  // "stats" as name -> value, and the names in order.
+  // "stats" as name -> value, and the names in order (for a binary Server, as a text connection
+  // beside it reads them).
   std::map<std::string, std::string> Stats(std::vector<std::string>* order = nullptr) {
-    const std::string reply = Send("stats\r\n");
+    std::string reply;
+    if (stats_reader_ != nullptr) {
+      size_t consumed = 0;
+      stats_reader_->Process("stats\r\n", &reply, &consumed, 1);
+    } else {
+      reply = Send("stats\r\n");
+    }
     std::map<std::string, std::string> stats;
     size_t pos = 0;
     while (pos < reply.size()) {
@@ -114,12 +132,19 @@ class Server {
   ThreadStats& thread_stats() { return stats_; }
 
  private:
+  After Process(std::string_view in, std::string* out, size_t* consumed, int max_requests) {
+    if (binary_ != nullptr) return binary_->Process(in, out, consumed, max_requests);
+    return protocol_->Process(in, out, consumed, max_requests);
+  }
+
   const Config config_;
   storage::ManualClock clock_;
   std::unique_ptr<storage::Store> store_;
   ThreadStats stats_;
   ServerContext context_;
-  std::unique_ptr<TextProtocol> protocol_;
+  std::unique_ptr<TextProtocol> protocol_;  // null for a binary Server
+  std::unique_ptr<BinaryProtocol> binary_;  // null for a text Server
+  std::unique_ptr<TextProtocol> stats_reader_;
   std::string buffer_;
   bool closed_ = false;
   int yields_ = 0;

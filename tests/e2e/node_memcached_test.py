@@ -16,8 +16,7 @@ the script expects, the deleted key on neither, and the two nodes identical.
 Fails (never skips) when node or npm is missing or npm cannot install the client: it needs the
 npm registry, or a cache filled by an earlier run.
 
-memjs, the other npm client the issue names, speaks only the binary protocol, which memtwin does
-not implement (README "Not yet"): it is not tested.
+memjs, the other npm client, speaks only the binary protocol: node_memjs_test.py tests it.
 """
 
 import base64

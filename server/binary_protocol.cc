@@ -388,34 +388,10 @@ BinaryProtocol::BinaryProtocol(ServerContext* context, ThreadStats* stats)
 
 BinaryProtocol::After BinaryProtocol::Process(std::string_view in, std::string* out,
                                               size_t* consumed, int max_requests) {
-  const int limit = std::max(max_requests, 1);
-  int handled = 0;
-  size_t pos = 0;
-  After after = After::kContinue;
-  while (pos < in.size()) {
-    if (swallow_ > 0) {
-      const uint64_t n = std::min<uint64_t>(swallow_, in.size() - pos);
-      pos += static_cast<size_t>(n);
-      swallow_ -= n;
-      continue;
-    }
-    const std::string_view rest = in.substr(pos);
-    if (handled == limit) {
-      if (HasCompleteRequest(rest)) after = After::kYield;
-      break;
-    }
-    size_t used = 0;
-    const Step step = Handle(rest, out, &used);
-    if (step == Step::kNeedMore) break;
-    pos += used;
-    ++handled;
-    if (step == Step::kClose) {
-      after = After::kClose;
-      break;
-    }
-  }
-  *consumed = pos;
-  return after;
+  return ProcessRequests(
+      in, consumed, max_requests, &swallow_,
+      [&](std::string_view rest, size_t* used) { return Handle(rest, out, used); },
+      [&](std::string_view rest) { return HasCompleteRequest(rest); });
 }
 
 namespace {

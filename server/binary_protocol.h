@@ -108,7 +108,7 @@ class BinaryProtocol {
   After Process(std::string_view in, std::string* out, size_t* consumed, int max_requests);
 
  private:
-  enum class Step { kDone, kNeedMore, kClose };
+  using Step = RequestStep;
 
   Step Handle(std::string_view in, std::string* out, size_t* used);
   bool HasCompleteRequest(std::string_view in) const;

@@ -161,11 +161,7 @@ void Add(std::atomic<uint64_t>& counter, uint64_t n = 1) { ThreadStats::Add(coun
 
 class Runner {
  public:
-  enum class Step {
-    kDone,      // handled; *used bytes of input consumed
-    kNeedMore,  // incomplete; nothing consumed, nothing done
-    kClose,     // handled (or refused); close the connection
-  };
+  using Step = RequestStep;
 
   Runner(ServerContext* context, ThreadStats* stats, uint64_t* swallow, std::string* out)
       : context_(context),
@@ -1017,34 +1013,10 @@ TextProtocol::TextProtocol(ServerContext* context, ThreadStats* stats)
 TextProtocol::After TextProtocol::Process(std::string_view in, std::string* out, size_t* consumed,
                                           int max_requests) {
   Runner runner(context_, stats_, &swallow_, out);
-  const int limit = std::max(max_requests, 1);
-  int handled = 0;
-  size_t pos = 0;
-  After after = After::kContinue;
-  while (pos < in.size()) {
-    if (swallow_ > 0) {
-      const uint64_t n = std::min<uint64_t>(swallow_, in.size() - pos);
-      pos += static_cast<size_t>(n);
-      swallow_ -= n;
-      continue;
-    }
-    const std::string_view rest = in.substr(pos);
-    if (handled == limit) {
-      if (runner.HasCompleteRequest(rest)) after = After::kYield;
-      break;
-    }
-    size_t used = 0;
-    const Runner::Step step = runner.Handle(rest, &used);
-    if (step == Runner::Step::kNeedMore) break;
-    pos += used;
-    ++handled;
-    if (step == Runner::Step::kClose) {
-      after = After::kClose;
-      break;
-    }
-  }
-  *consumed = pos;
-  return after;
+  return ProcessRequests(
+      in, consumed, max_requests, &swallow_,
+      [&](std::string_view rest, size_t* used) { return runner.Handle(rest, used); },
+      [&](std::string_view rest) { return runner.HasCompleteRequest(rest); });
 }
 
 }  // namespace memtwin::server

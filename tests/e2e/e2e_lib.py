@@ -434,6 +434,32 @@ def wait_identical(a, b, expected_keys, timeout):
         time.sleep(0.2)
 
 
+
+def pair_problems(a, b, expected, absent):
+    """What is wrong with a pair after a client's run: `expected` maps each key the client left
+    to its (value, flags), which both nodes must hold; no node may hold a key in `absent`; the
+    nodes must end identical and alive. Returns (problems, keys compared)."""
+    problems = []
+    for n in (a, b):
+        held = gets_many(n.port, sorted(expected) + list(absent))
+        for key, (value, flags) in expected.items():
+            if key not in held:
+                problems.append("%s: %s missing" % (n.name, key))
+            elif held[key][:2] != (value, flags):
+                problems.append("%s: %s holds flags %d, %r (expected %d, %r)"
+                                % (n.name, key, held[key][1], held[key][0][:60], flags,
+                                   value[:60]))
+        for key in absent:
+            if key in held:
+                problems.append("%s: %s should not exist" % (n.name, key))
+    diffs, compared = wait_identical(a, b, expected, 10)
+    problems += ["pair differs: %s" % d for d in diffs[:20]]
+    for n in (a, b):
+        if not n.alive():
+            problems.append("%s died during the run" % n.name)
+    return problems, compared
+
+
 # ---------------------------------------------------------------------------------------------
 # HAProxy and nutcracker
 

@@ -53,25 +53,7 @@ def run(binary, workdir):
     left = json.loads(r.stdout.strip().splitlines()[-1])["items"]
     expected = {k: (base64.b64decode(v["value"]), v["flags"]) for k, v in left.items()}
 
-    keys = sorted(expected) + ["memjs:deleted", "memjs:missing"]
-    problems = []
-    for n in (a, b):
-        held = e2e.gets_many(n.port, keys)
-        for key, (value, flags) in expected.items():
-            if key not in held:
-                problems.append("%s: %s missing" % (n.name, key))
-            elif held[key][:2] != (value, flags):
-                problems.append("%s: %s holds flags %d, %r (expected %d, %r)"
-                                % (n.name, key, held[key][1], held[key][0][:60], flags,
-                                   value[:60]))
-        for key in ("memjs:deleted", "memjs:missing"):
-            if key in held:
-                problems.append("%s: %s should not exist" % (n.name, key))
-    diffs, compared = e2e.wait_identical(a, b, expected, 10)
-    problems += ["pair differs: %s" % d for d in diffs[:20]]
-    for n in (a, b):
-        if not n.alive():
-            problems.append("%s died during the run" % n.name)
+    problems, compared = e2e.pair_problems(a, b, expected, ("memjs:deleted", "memjs:missing"))
     if problems:
         raise AssertionError("%d problems:\n  %s" % (len(problems), "\n  ".join(problems)))
     print("== memjs summary")

@@ -265,11 +265,13 @@ ConnState Connection::Published() const {
   if (state_ == State::kClosing) return ConnState::kClosing;
   if (out_start_ < out_.size()) return ConnState::kMwrite;
   if (state_ == State::kHandshaking || !received_ || yielded_) return ConnState::kNewCmd;
-  // Anything left over is an incomplete request; once its command line is complete, what is
-  // missing is the data block. The line is at the front, so memchr stops early on a big value.
-  if (in_start_ < in_end_ && std::memchr(in_.get() + in_start_, '\n', in_end_ - in_start_)) {
-    return ConnState::kNread;
-  }
+  // Anything left over is an incomplete request; once its command line (a binary header) is
+  // complete, what is missing is the data block. The line is at the front, so memchr stops early
+  // on a big value.
+  const size_t pending = in_end_ - in_start_;
+  if (binary_ != nullptr)
+    return pending >= binary::kHeaderSize ? ConnState::kNread : ConnState::kRead;
+  if (pending > 0 && std::memchr(in_.get() + in_start_, '\n', pending)) return ConnState::kNread;
   return ConnState::kRead;
 }
 

@@ -269,8 +269,9 @@ ConnState Connection::Published() const {
   // complete, what is missing is the data block. The line is at the front, so memchr stops early
   // on a big value.
   const size_t pending = in_end_ - in_start_;
-  if (binary_ != nullptr)
+  if (binary_ != nullptr) {
     return pending >= binary::kHeaderSize ? ConnState::kNread : ConnState::kRead;
+  }
   if (pending > 0 && std::memchr(in_.get() + in_start_, '\n', pending)) return ConnState::kNread;
   return ConnState::kRead;
 }

@@ -45,9 +45,10 @@ declare -A WORKLOADS=(
   # Closed-loop p99 grows with the throughput a server sustains; at the same offered load the
   # two latencies compare like for like.
   ["get/set 90/10 paced"]="--connections 50 --get-ratio 0.9 --rate 30000"
+  ["binary protocol get/set 90/10"]="--connections 50 --get-ratio 0.9 --binary"
 )
 ORDER=("set-only" "get/set 90/10" "multiget of 10" "pipeline 16" "1 connection latency"
-       "get/set 90/10 paced")
+       "get/set 90/10 paced" "binary protocol get/set 90/10")
 
 declare -A ALL_OPS ALL_P99  # space-separated, one value per round
 run_one() {  # $1 = name (memtwin|memcached), $2 = binary, $3 = workload

@@ -1,13 +1,15 @@
-// loadgen: a closed-loop load generator for memcached's text protocol. Each connection keeps
+// loadgen: a closed-loop load generator for memcached's text or binary protocol. Each connection
+// keeps
 // `--pipeline` requests in flight, sends the next batch when the previous one is answered, and
 // records each request's latency. Prints throughput and latency percentiles.
 //
 //   loadgen --port 11211 --connections 50 --threads 2 --duration 10 --get-ratio 0.9
 //           --keys 100000 --value-size 100 --multiget 1 --pipeline 1 [--prefill] [--rate OPS]
-//           [--tls]
+//           [--tls] [--binary]
 //
-// --tls speaks TLS (as with memcached -Z) without verifying the server: it measures the cost of
-// encryption, not of a PKI.
+// --binary speaks memcached's binary protocol: GET, SET, a multiget as GETKQs ended by a NOOP,
+// the prefill as SETQs. --tls speaks TLS (as with memcached -Z) without verifying the server: it
+// measures the cost of encryption, not of a PKI.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -25,6 +27,7 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -46,6 +49,7 @@ struct Options {
   bool prefill = false;
   double rate = 0;  // total requests per second; 0 = as fast as replies come back
   bool tls = false;
+  bool binary = false;
 };
 
 // One connection's byte stream: the socket, or TLS over it. Blocking; the event loop waits for
@@ -98,6 +102,42 @@ void AppendSet(std::string* out, long key, const std::string& value, const char*
   out->append("\r\n");
 }
 
+// memcached's binary protocol: a request header (magic 0x80) with the parts' lengths.
+constexpr uint8_t kBinaryGet = 0x00, kBinarySet = 0x01, kBinaryNoop = 0x0a, kBinaryGetKQ = 0x0d,
+                  kBinarySetQ = 0x11;
+constexpr size_t kBinaryHeader = 24;
+
+void AppendBinary(std::string* out, uint8_t opcode, std::string_view extras, std::string_view key,
+                  std::string_view value) {
+  const uint32_t body = static_cast<uint32_t>(extras.size() + key.size() + value.size());
+  const char header[kBinaryHeader] = {'\x80',
+                                      static_cast<char>(opcode),
+                                      static_cast<char>(key.size() >> 8),
+                                      static_cast<char>(key.size()),
+                                      static_cast<char>(extras.size()),
+                                      0,
+                                      0,
+                                      0,
+                                      static_cast<char>(body >> 24),
+                                      static_cast<char>(body >> 16),
+                                      static_cast<char>(body >> 8),
+                                      static_cast<char>(body)};  // opaque and CAS zero
+  out->append(header, kBinaryHeader);
+  out->append(extras);
+  out->append(key);
+  out->append(value);
+}
+
+std::string KeyName(long i) {
+  std::string key;
+  AppendKey(&key, i);
+  return key;
+}
+
+void AppendBinarySet(std::string* out, uint8_t opcode, long key, const std::string& value) {
+  AppendBinary(out, opcode, std::string_view("\0\0\0\0\0\0\0\0", 8), KeyName(key), value);
+}
+
 Stream Connect(const Options& o) {
   Stream stream;
   stream.fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -146,6 +186,24 @@ void ConsumeReplies(std::string* buf, int* replies, uint64_t* errors) {
   buf->erase(0, pos);
 }
 
+// The binary form: every reply but a GETKQ hit answers one request (a multiget's ends with its
+// NOOP). Success, or "Not found" for a get, is not an error.
+void ConsumeBinaryReplies(std::string* buf, int* replies, uint64_t* errors) {
+  size_t pos = 0;
+  while (buf->size() - pos >= kBinaryHeader) {
+    const auto byte = [&](size_t i) { return static_cast<uint8_t>((*buf)[pos + i]); };
+    const uint32_t body =
+        uint32_t{byte(8)} << 24 | uint32_t{byte(9)} << 16 | uint32_t{byte(10)} << 8 | byte(11);
+    if (buf->size() - pos < kBinaryHeader + body) break;
+    const uint8_t opcode = byte(1);
+    const uint16_t status = static_cast<uint16_t>(byte(6) << 8 | byte(7));
+    if (byte(0) != 0x81 || (status != 0 && !(status == 1 && opcode == kBinaryGet))) ++*errors;
+    if (opcode != kBinaryGetKQ) ++*replies;
+    pos += kBinaryHeader + body;
+  }
+  buf->erase(0, pos);
+}
+
 struct Conn {
   Stream stream;
   int outstanding = 0;
@@ -166,6 +224,19 @@ void RunThread(const Options& o, int connections, uint64_t seed, SteadyClock::ti
   const auto send_batch = [&](Conn& c) {
     std::string batch;
     for (int i = 0; i < o.pipeline; ++i) {
+      if (o.binary) {
+        if (op_dist(rng) >= o.get_ratio) {
+          AppendBinarySet(&batch, kBinarySet, key_dist(rng), value);
+        } else if (o.multiget == 1) {
+          AppendBinary(&batch, kBinaryGet, {}, KeyName(key_dist(rng)), {});
+        } else {
+          for (int k = 0; k < o.multiget; ++k) {
+            AppendBinary(&batch, kBinaryGetKQ, {}, KeyName(key_dist(rng)), {});
+          }
+          AppendBinary(&batch, kBinaryNoop, {}, {}, {});
+        }
+        continue;
+      }
       if (op_dist(rng) < o.get_ratio) {
         batch += "get";
         for (int k = 0; k < o.multiget; ++k) {
@@ -215,7 +286,7 @@ void RunThread(const Options& o, int connections, uint64_t seed, SteadyClock::ti
       }
       c.in.append(buf, static_cast<size_t>(r));
       int replies = 0;
-      ConsumeReplies(&c.in, &replies, &result->errors);
+      (o.binary ? ConsumeBinaryReplies : ConsumeReplies)(&c.in, &replies, &result->errors);
       if (replies == 0) continue;
       c.outstanding -= replies;
       if (c.outstanding <= 0) {
@@ -248,19 +319,27 @@ void Prefill(const Options& o) {
   const size_t batch_limit = o.tls ? 12 * 1024 : 64 * 1024;
   std::string batch;
   const auto round_trip = [&] {
-    batch += "version\r\n";
+    if (o.binary) {
+      AppendBinary(&batch, kBinaryNoop, {}, {}, {});
+    } else {
+      batch += "version\r\n";
+    }
     stream.SendAll(batch);
     batch.clear();
     std::string in;
     char buf[4096];
-    while (in.find("\r\n") == std::string::npos) {
+    while (o.binary ? in.size() < kBinaryHeader : in.find("\r\n") == std::string::npos) {
       const ssize_t r = stream.Recv(buf, sizeof(buf));
       if (r <= 0) break;
       in.append(buf, static_cast<size_t>(r));
     }
   };
   for (long i = 0; i < o.keys; ++i) {
-    AppendSet(&batch, i, value, " noreply");
+    if (o.binary) {
+      AppendBinarySet(&batch, kBinarySetQ, i, value);
+    } else {
+      AppendSet(&batch, i, value, " noreply");
+    }
     if (batch.size() > batch_limit) {
       if (o.tls) {
         round_trip();
@@ -314,6 +393,8 @@ int main(int argc, char** argv) {
       o.rate = std::atof(next());
     else if (flag == "--tls")
       o.tls = true;
+    else if (flag == "--binary")
+      o.binary = true;
     else {
       std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
       return 64;

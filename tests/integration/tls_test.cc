@@ -186,6 +186,36 @@ TEST_F(TlsTest, StoresAndReadsOverTlsLikeMemcached) {
 // Requests pipelined across many TLS records in one go: every record must be read even when the
 // socket has nothing more to say. (Debian's memcached 1.6.18 -Z stalls here once the pipeline
 // exceeds one record — checked by hand — so this runs against memtwin only.)
+// A connection picks the binary protocol from its first decrypted byte, as memcached does. With
+// -C every CAS is 0, so the two servers' replies are the same bytes.
+TEST_F(TlsTest, BinaryProtocolOverTlsLikeMemcached) {
+  using namespace std::string_literals;
+  // A binary header with one-byte lengths; `status` is a reply's (a request's vbucket, 0).
+  const auto header = [](char magic, char opcode, char key_length, char extras_length, char status,
+                         char body_length) {
+    return std::string{magic,  opcode, 0, key_length, extras_length, 0, 0,
+                       status, 0,      0, 0,          body_length} +
+           std::string(12, '\0');  // opaque and CAS
+  };
+  const std::string set = header('\x80', 0x01, 1, 8, 0, 14) + "\0\0\0\x07\0\0\0\0"s + "k" + "hello";
+  const std::string get = header('\x80', 0x00, 1, 0, 0, 1) + "k";
+  const std::string getk_miss = header('\x80', 0x0c, 1, 0, 0, 1) + "m";
+  const std::string noop = header('\x80', 0x0a, 0, 0, 0, 0);
+  const std::string expected = header('\x81', 0x01, 0, 0, 0, 0) + header('\x81', 0x00, 0, 4, 0, 9) +
+                               "\0\0\0\x07"s + "hello" + header('\x81', 0x0c, 1, 0, 1, 1) + "m" +
+                               header('\x81', 0x0a, 0, 0, 0, 0);
+  for (const std::string& binary : {MemtwinBinary(), MemcachedBinary()}) {
+    SCOPED_TRACE(binary);
+    std::vector<std::string> args = TlsArgs();
+    args.push_back("-C");
+    auto server = Start(binary, args);
+    ASSERT_NE(server, nullptr);
+    auto c = TlsClient::Connect(server->port(), pki_->ca_cert());
+    ASSERT_NE(c, nullptr);
+    EXPECT_EQ(c->Call(set + get + getk_miss + noop, header('\x81', 0x0a, 0, 0, 0, 0)), expected);
+  }
+}
+
 TEST_F(TlsTest, PipelineSpanningManyTlsRecordsIsAnsweredInFull) {
   auto server = Start(MemtwinBinary(), TlsArgs());
   ASSERT_NE(server, nullptr);

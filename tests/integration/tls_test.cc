@@ -318,8 +318,16 @@ TEST_F(TlsTest, RequiredClientCertificatesAreCheckedAgainstTheCa) {
       EXPECT_EQ(c->Call("version\r\n"), "");
     }
   }
-  const uint64_t errors_after =
-      StatNumber(ParseStats(trusted->Call("stats\r\n", "END\r\n")), "ssl_handshake_errors");
+  // The server sends its alert before it counts the failure, on another worker than the one
+  // answering `trusted`: the count may arrive a moment after the client saw the rejection.
+  uint64_t errors_after = 0;
+  WaitFor(
+      [&] {
+        errors_after =
+            StatNumber(ParseStats(trusted->Call("stats\r\n", "END\r\n")), "ssl_handshake_errors");
+        return errors_after >= errors_before + 3;
+      },
+      std::chrono::seconds(5));
   EXPECT_EQ(errors_after, errors_before + 3);
   EXPECT_EQ(trusted->Call("version\r\n").rfind("VERSION ", 0), 0u);
 }

@@ -172,14 +172,10 @@ void Connection::HandleRead() {
 
 void Connection::Process() {
   if (state_ == State::kClosing) return;
-  // Once per batch, not per request: memcached stamps each command, but at one-second
-  // resolution a batch is one moment.
-  received_ = true;
-  stats_entry_.state.store(ConnState::kParseCmd, std::memory_order_relaxed);
-  stats_entry_.last_command.store(worker_->context()->store->Now(), std::memory_order_relaxed);
   const std::string_view in(in_.get() + in_start_, in_end_ - in_start_);
-  if (!protocol_chosen_ && !in.empty()) {
-    protocol_chosen_ = true;
+  // Process is only called with input (bytes just read, or requests left waiting), so the first
+  // call sees the connection's first byte, which picks its protocol for good.
+  if (!received_) {
     const BindingProtocol allowed = worker_->context()->config->protocol;
     if (allowed == BindingProtocol::kBinary ||
         (allowed == BindingProtocol::kAuto &&
@@ -187,6 +183,11 @@ void Connection::Process() {
       binary_ = std::make_unique<BinaryProtocol>(worker_->context(), worker_->stats());
     }
   }
+  // Once per batch, not per request: memcached stamps each command, but at one-second
+  // resolution a batch is one moment.
+  received_ = true;
+  stats_entry_.state.store(ConnState::kParseCmd, std::memory_order_relaxed);
+  stats_entry_.last_command.store(worker_->context()->store->Now(), std::memory_order_relaxed);
   size_t consumed = 0;
   const int limit = worker_->context()->config->requests_per_event;
   const TextProtocol::After after = binary_ != nullptr

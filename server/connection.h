@@ -80,7 +80,6 @@ class Connection {
   // Made when the first request turns out to be binary (-B auto) or -B binary says so; the
   // connection speaks it from then on.
   std::unique_ptr<BinaryProtocol> binary_;
-  bool protocol_chosen_ = false;
   // Received bytes live in in_[in_start_, in_end_). A plain buffer rather than a std::string so a
   // read does not zero-fill the space it is about to overwrite.
   std::unique_ptr<char[]> in_;

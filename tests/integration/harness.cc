@@ -22,7 +22,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// The full argument list (without the binary) a server is spawned with.
+}  // namespace
+
+std::string MemtwinBinary() { return MEMTWIN_BINARY; }
+std::string MemcachedBinary() { return "/usr/bin/memcached"; }
+
 std::vector<std::string> CommandLine(const std::string& binary,
                                      const std::vector<std::string>& args) {
   std::vector<std::string> all = args;
@@ -40,7 +44,7 @@ std::vector<std::string> CommandLine(const std::string& binary,
 }
 
 pid_t Spawn(const std::string& binary, const std::vector<std::string>& args,
-            const std::string& stderr_path = "") {
+            const std::string& stderr_path) {
   std::vector<std::string> all = {binary};
   all.insert(all.end(), args.begin(), args.end());
   // Built before fork: tests fork while other threads run, so the child only calls
@@ -62,11 +66,6 @@ pid_t Spawn(const std::string& binary, const std::vector<std::string>& args,
   }
   return pid;
 }
-
-}  // namespace
-
-std::string MemtwinBinary() { return MEMTWIN_BINARY; }
-std::string MemcachedBinary() { return "/usr/bin/memcached"; }
 
 int FreePort() {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

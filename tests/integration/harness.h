@@ -19,6 +19,17 @@ namespace memtwin::testing {
 std::string MemtwinBinary();
 std::string MemcachedBinary();
 
+// The argument list (without the binary) a test server runs with: `args`, plus "-X 0" for
+// memtwin unless `args` has -X, plus "-u root" when the tests run as root.
+std::vector<std::string> CommandLine(const std::string& binary,
+                                     const std::vector<std::string>& args);
+
+// fork + execv of `binary` with `args`, its stderr appended to `stderr_path` when one is given;
+// returns the child's pid. ServerProcess is the usual way; this is for a process a test drives
+// itself.
+pid_t Spawn(const std::string& binary, const std::vector<std::string>& args,
+            const std::string& stderr_path = "");
+
 // A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, read, closed).
 int FreePort();
 

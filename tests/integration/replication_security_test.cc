@@ -865,34 +865,15 @@ TEST_F(ReplicationSecurityTest, StrangersNeverDisturbAPairWithTlsAndASecret) {
 // The start-up warning
 
 // Runs memtwin with `args`, a free client port and -U 0 until its client port accepts
-// connections (the warning comes before that), and returns its stderr. Spawned here rather than
-// by ServerProcess, which adds "-l 127.0.0.1": that would collide with "-l 0.0.0.0" on the
+// connections (the warning comes before that), and returns its stderr. Spawned directly rather
+// than by ServerProcess, which adds "-l 127.0.0.1": that would collide with "-l 0.0.0.0" on the
 // same port.
 std::string StartupOutput(const std::string& dir, std::vector<std::string> args) {
   const std::string log = dir + "/startup.log";
   unlink(log.c_str());
   const int port = FreePort();
-  for (const char* a : {"-p", "", "-U", "0"}) args.push_back(a);
-  args[args.size() - 3] = std::to_string(port);
-  if (geteuid() == 0) {
-    args.push_back("-u");
-    args.push_back("root");
-  }
-  std::vector<std::string> all = {MemtwinBinary()};
-  all.insert(all.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (std::string& a : all) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd >= 0) {
-      dup2(fd, STDERR_FILENO);
-      close(fd);
-    }
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
+  args.insert(args.end(), {"-p", std::to_string(port), "-U", "0"});
+  const pid_t pid = Spawn(MemtwinBinary(), CommandLine(MemtwinBinary(), args), log);
   bool exited = false;
   const bool serving = WaitFor(
       [&] {

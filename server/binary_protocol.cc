@@ -226,6 +226,7 @@ void Request::Retrieve(Opcode op) {
   const bool with_key = op == Opcode::kGetK || op == Opcode::kGatK;
   const bool with_value = op != Opcode::kTouch;
   auto visit = [&](const ItemView& item) {
+    if (!touch) stats_->AddLruHit(item.class_id, item.lru);
     const size_t key_length = with_key ? key_.size() : 0;
     const size_t body = 4 + key_length + (with_value ? item.value.size() : 0);
     binary::AppendResponseHeader(out_, header_, Status::kSuccess, 4,

@@ -191,6 +191,16 @@ absl::Status ReadSecret(const std::string& path, std::string* secret) {
   return absl::OkStatus();
 }
 
+// memcached's atof for -o's factors: a number > 0.
+bool ParsePositiveDouble(std::string_view text, double* out) {
+  const std::string s(text);
+  char* end = nullptr;
+  const double d = std::strtod(s.c_str(), &end);
+  if (s.empty() || *end != '\0' || !(d > 0)) return false;
+  *out = d;
+  return true;
+}
+
 absl::Status ParseExtended(std::string_view list, Config* config) {
   while (!list.empty()) {
     const size_t comma = list.find(',');
@@ -206,6 +216,24 @@ absl::Status ParseExtended(std::string_view list, Config* config) {
         return Invalid("Initial hashtable multiplier of 12 or more, up to 32, required");
       }
       config->storage.hash_power_initial = static_cast<uint32_t>(n);
+    } else if (name == "lru_maintainer" || name == "no_lru_maintainer" || name == "no_modern") {
+      // As memcached: the segmented LRU needs the maintainer thread, and goes with it.
+      config->lru_maintainer = name == "lru_maintainer";
+      config->storage.lru_segmented = config->lru_maintainer;
+    } else if (name == "hot_lru_pct" || name == "warm_lru_pct") {
+      int64_t n;
+      if (!ParseInt(value, &n) || n < 1 || n >= 80) {
+        return Invalid(absl::StrCat(std::string(name), " must be > 1 and < 80"));
+      }
+      (name == "hot_lru_pct" ? config->storage.hot_lru_pct : config->storage.warm_lru_pct) =
+          static_cast<uint32_t>(n);
+    } else if (name == "hot_max_factor" || name == "warm_max_factor") {
+      double factor;
+      if (!ParsePositiveDouble(value, &factor)) {
+        return Invalid(absl::StrCat(std::string(name), " must be > 0"));
+      }
+      (name == "hot_max_factor" ? config->storage.hot_max_factor
+                                : config->storage.warm_max_factor) = factor;
     } else if (name == "ssl_chain_cert") {
       config->tls.chain_cert = std::string(value);
     } else if (name == "ssl_key") {
@@ -233,17 +261,14 @@ absl::Status ParseExtended(std::string_view list, Config* config) {
       }
     } else if (name == "ssl_wbuf_size" || name == "ssl_kernel_tls") {
       // memcached buffer tuning; OpenSSL's own buffering serves us.
-    } else if (name == "modern" || name == "no_modern" || name == "maxconns_fast" ||
-               name == "no_maxconns_fast" || name == "lru_crawler" || name == "no_lru_crawler" ||
-               name == "lru_maintainer" || name == "no_lru_maintainer" || name == "slab_reassign" ||
+    } else if (name == "modern" || name == "maxconns_fast" || name == "no_maxconns_fast" ||
+               name == "lru_crawler" || name == "no_lru_crawler" || name == "slab_reassign" ||
                name == "slab_automove" || name == "hash_algorithm" || name == "idle_timeout" ||
                name == "track_sizes" || name == "no_hashexpand" || name == "slab_chunk_max" ||
                name == "tail_repair_time" || name == "lru_crawler_sleep" ||
                name == "lru_crawler_tocrawl" || name == "read_buf_mem_limit" ||
-               name == "hot_lru_pct" || name == "warm_lru_pct" || name == "hot_max_factor" ||
-               name == "warm_max_factor" || name == "temporary_ttl" || name == "temp_lru" ||
-               name == "watcher_logbuf_size" || name == "worker_logbuf_size" ||
-               name == "resp_obj_mem_limit") {
+               name == "temporary_ttl" || name == "temp_lru" || name == "watcher_logbuf_size" ||
+               name == "worker_logbuf_size" || name == "resp_obj_mem_limit") {
       // memcached tuning knobs that our design does not need: accepted so existing command
       // lines keep working.
     } else {
@@ -476,6 +501,9 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(int argc, char** argv) {
     return Invalid("Cannot set item size limit higher than 1/2 of memory max.");
   }
   c.storage.item_size_max = item_size_max;
+  if (c.storage.hot_lru_pct + c.storage.warm_lru_pct > 80) {
+    return Invalid("hot_lru_pct + warm_lru_pct cannot be more than 80% combined");
+  }
   if (c.replication.peer_port == 0) c.replication.peer_port = c.replication.listen_port;
   if (!c.replication.peer_host.empty() && c.replication.peer_port == 0) {
     return Invalid("-x needs a port when -X is 0");

@@ -56,7 +56,8 @@ struct Config {
   bool enable_shutdown = false;                       // -A
   bool flush_enabled = true;                          // -F turns off
   BindingProtocol protocol = BindingProtocol::kAuto;  // -B
-  storage::StorageOptions storage;                    // -m -M -f -n -I -L, -o hashpower
+  storage::StorageOptions storage;                    // -m -M -f -n -I -L, -o hashpower, LRU
+  bool lru_maintainer = true;                         // -o no_lru_maintainer turns off
   TlsOptions tls;                                     // -Z, -o ssl_*
   PeerTlsOptions peer_tls;                            // --repl-tls*
   // -X (listen_port; 0 = off), -x (peer_host/peer_port), --repl-log-size, --repl-heartbeat,

@@ -26,6 +26,7 @@
 #include "server/server_context.h"
 #include "server/tls.h"
 #include "server/worker.h"
+#include "storage/lru_maintainer.h"
 #include "storage/store.h"
 
 namespace memtwin::server {
@@ -133,6 +134,9 @@ int Run(int argc, char** argv) {
     return EXIT_FAILURE;
   }
   if (config.verbose >= 2) PrintSlabClasses((*store)->slab_classes());
+  std::unique_ptr<storage::LruMaintainer> lru_maintainer;
+  if (config.lru_maintainer)
+    lru_maintainer = std::make_unique<storage::LruMaintainer>(store->get());
 
   // Certificates are read after switching user, as memcached does, so "refresh_certs" can read
   // whatever start-up could.
@@ -185,6 +189,9 @@ int Run(int argc, char** argv) {
   context.start_time = clock.Now();
   context.verbosity.store(config.verbose);
   context.tls = client_tls.get();
+  if (lru_maintainer != nullptr) {
+    context.lru_maintainer_juggles = [m = lru_maintainer.get()] { return m->juggles(); };
+  }
   if (replicator != nullptr) {
     replication::Replicator* r = replicator.get();
     context.replication_stats = [r] { return r->Stats(); };

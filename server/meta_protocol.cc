@@ -148,6 +148,7 @@ void MetaCommands::Get(const TokenizedLine& line) {
   std::string* const out = out_;
   const LookupResult r = store_->MetaGet(request, [&](const storage::MetaGetView& v) {
     const storage::ItemView& item = v.item;
+    if (!f.ttl.has_value()) stats_->AddLruHit(item.class_id, item.lru);
     if (f.value) {
       out->append("VA ");
       AppendNumber(out, item.value.size());

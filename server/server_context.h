@@ -86,6 +86,8 @@ struct ConnectionStat {
 
 struct ServerContext {
   storage::Store* store = nullptr;
+  // memcached's lru_maintainer_juggles; unset without the maintainer (-o no_lru_maintainer).
+  std::function<uint64_t()> lru_maintainer_juggles;
   const Config* config = nullptr;
   uint32_t start_time = 0;  // unix seconds
   std::atomic<uint64_t> curr_connections{0};

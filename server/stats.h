@@ -5,6 +5,8 @@
 #include <atomic>
 #include <cstdint>
 
+#include "storage/item.h"
+
 namespace memtwin::server {
 
 // Adds the counters' names once: the table drives the struct, Sum() and the "stats" output.
@@ -50,6 +52,14 @@ class ThreadStats {
     counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
 
+  // memcached's hits_to_hot/warm/cold of "stats items": get hits by slab class and by where in
+  // the class's LRU the item was.
+  static constexpr int kClassIds = 256;
+  std::atomic<uint64_t> lru_hits[kClassIds][storage::kLruSegments] = {};
+  void AddLruHit(uint8_t class_id, storage::LruSegment segment) {
+    Add(lru_hits[class_id][segment]);
+  }
+
   void AddTo(Counters* sum) const {
 #define MEMTWIN_SUM_COUNTER(name) sum->name += name.load(std::memory_order_relaxed);
     MEMTWIN_THREAD_COUNTERS(MEMTWIN_SUM_COUNTER)
@@ -60,6 +70,9 @@ class ThreadStats {
 #define MEMTWIN_RESET_COUNTER(name) name.store(0, std::memory_order_relaxed);
     MEMTWIN_THREAD_COUNTERS(MEMTWIN_RESET_COUNTER)
 #undef MEMTWIN_RESET_COUNTER
+    for (auto& by_segment : lru_hits) {
+      for (auto& hits : by_segment) hits.store(0, std::memory_order_relaxed);
+    }
   }
 };
 

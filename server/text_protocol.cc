@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <optional>
 
+#include "absl/strings/str_format.h"
 #include "server/encoding.h"
 #include "server/meta_protocol.h"
 #include "server/reply.h"
@@ -410,7 +411,9 @@ void Runner::Retrieve(const TokenizedLine& t, bool with_cas, bool touch) {
   }
   const bool show_cas = with_cas && config_->cas_enabled;
   std::string* const out = out_;
-  auto visit = [out, with_cas, show_cas](const ItemView& item) {
+  ThreadStats* const stats = stats_;
+  auto visit = [out, with_cas, show_cas, touch, stats](const ItemView& item) {
+    if (!touch) stats->AddLruHit(item.class_id, item.lru);
     out->append("VALUE ");
     out->append(item.key);
     out->push_back(' ');
@@ -757,6 +760,9 @@ void Runner::GeneralStats() {
   Stat(out_, "hash_power_level", s.hash_power_level);
   Stat(out_, "hash_bytes", s.hash_bytes);
   Stat(out_, "hash_is_expanding", s.hash_is_expanding ? 1u : 0u);
+  if (context_->lru_maintainer_juggles) {
+    Stat(out_, "lru_maintainer_juggles", context_->lru_maintainer_juggles());
+  }
   if (context_->tls != nullptr) {
     if (config_->tls.session_cache) Stat(out_, "ssl_new_sessions", context_->tls->new_sessions());
     Stat(out_, "ssl_handshake_errors", context_->tls->handshake_errors());
@@ -768,8 +774,17 @@ void Runner::GeneralStats() {
   Stat(out_, "total_items", s.total_items);
   Stat(out_, "expired_unfetched", s.expired_unfetched);
   Stat(out_, "evicted_unfetched", s.evicted_unfetched);
+  const bool maintainer = config_->lru_maintainer;
+  if (maintainer) Stat(out_, "evicted_active", s.evicted_active);
   Stat(out_, "evictions", s.evictions);
   Stat(out_, "reclaimed", s.reclaimed);
+  if (maintainer) {
+    Stat(out_, "moves_to_cold", s.moves_to_cold);
+    Stat(out_, "moves_to_warm", s.moves_to_warm);
+    Stat(out_, "moves_within_lru", s.moves_within_lru);
+    Stat(out_, "direct_reclaims", s.direct_reclaims);
+    Stat(out_, "lru_bumps_dropped", uint64_t{0});  // a full bump queue is moved by the reader
+  }
   // repcached's lines, for dashboards that read them.
   if (context_->replication_role) {
     Stat(out_, "replication", context_->replication_role());
@@ -834,12 +849,12 @@ void Runner::SettingsStats() {
   Stat(out_, "flush_enabled", YesNo(c.flush_enabled));
   Stat(out_, "dump_enabled", "yes");  // lru_crawler metadump works
   Stat(out_, "hash_algorithm", "absl");
-  Stat(out_, "lru_maintainer_thread", "no");
-  Stat(out_, "lru_segmented", "no");
-  Stat(out_, "hot_lru_pct", uint64_t{20});
-  Stat(out_, "warm_lru_pct", uint64_t{40});
-  Stat(out_, "hot_max_factor", "0.20");
-  Stat(out_, "warm_max_factor", "2.00");
+  Stat(out_, "lru_maintainer_thread", YesNo(c.lru_maintainer));
+  Stat(out_, "lru_segmented", YesNo(o.lru_segmented));
+  Stat(out_, "hot_lru_pct", uint64_t{o.hot_lru_pct});
+  Stat(out_, "warm_lru_pct", uint64_t{o.warm_lru_pct});
+  Stat(out_, "hot_max_factor", absl::StrFormat("%.2f", o.hot_max_factor));
+  Stat(out_, "warm_max_factor", absl::StrFormat("%.2f", o.warm_max_factor));
   Stat(out_, "temp_lru", "no");
   Stat(out_, "temporary_ttl", uint64_t{61});
   Stat(out_, "idle_timeout", uint64_t{0});
@@ -868,14 +883,22 @@ void Runner::SettingsStats() {
   Stat(out_, "memory_file", "(null)");
 }
 
-// memcached's item_stats without the segmented-LRU lines (as with -o no_lru_maintainer): one
-// group per class that holds items.
+// memcached's item_stats: one group per class that holds items; the segmented LRU's lines while
+// the maintainer runs.
 void Runner::ItemsStats() {
   const storage::StoreStats s = store_->Stats();
+  const bool maintainer = config_->lru_maintainer;
   constexpr std::string_view kPrefix = "items:";
   for (const storage::SlabClassStats& c : s.classes) {
     if (c.items == 0) continue;
     ClassStat(out_, kPrefix, c.id, "number", c.items);
+    if (maintainer) {
+      ClassStat(out_, kPrefix, c.id, "number_hot", c.number_hot);
+      ClassStat(out_, kPrefix, c.id, "number_warm", c.number_warm);
+      ClassStat(out_, kPrefix, c.id, "number_cold", c.number_cold);
+      ClassStat(out_, kPrefix, c.id, "age_hot", c.age_hot);
+      ClassStat(out_, kPrefix, c.id, "age_warm", c.age_warm);
+    }
     ClassStat(out_, kPrefix, c.id, "age", c.age);
     ClassStat(out_, kPrefix, c.id, "mem_requested", c.mem_requested);
     ClassStat(out_, kPrefix, c.id, "evicted", c.evicted);
@@ -886,9 +909,25 @@ void Runner::ItemsStats() {
     ClassStat(out_, kPrefix, c.id, "reclaimed", c.reclaimed);
     ClassStat(out_, kPrefix, c.id, "expired_unfetched", c.expired_unfetched);
     ClassStat(out_, kPrefix, c.id, "evicted_unfetched", c.evicted_unfetched);
+    if (maintainer) ClassStat(out_, kPrefix, c.id, "evicted_active", c.evicted_active);
     ClassStat(out_, kPrefix, c.id, "crawler_reclaimed", 0);
     ClassStat(out_, kPrefix, c.id, "crawler_items_checked", 0);
     ClassStat(out_, kPrefix, c.id, "lrutail_reflocked", 0);
+    if (!maintainer) continue;
+    ClassStat(out_, kPrefix, c.id, "moves_to_cold", c.moves_to_cold);
+    ClassStat(out_, kPrefix, c.id, "moves_to_warm", c.moves_to_warm);
+    ClassStat(out_, kPrefix, c.id, "moves_within_lru", c.moves_within_lru);
+    ClassStat(out_, kPrefix, c.id, "direct_reclaims", c.direct_reclaims);
+    uint64_t hits[storage::kLruSegments] = {};
+    for (const ThreadStats* ts : context_->thread_stats) {
+      for (int segment = 0; segment < storage::kLruSegments; ++segment) {
+        hits[segment] += ts->lru_hits[c.id][segment].load(std::memory_order_relaxed);
+      }
+    }
+    ClassStat(out_, kPrefix, c.id, "hits_to_hot", hits[storage::kLruHot]);
+    ClassStat(out_, kPrefix, c.id, "hits_to_warm", hits[storage::kLruWarm]);
+    ClassStat(out_, kPrefix, c.id, "hits_to_cold", hits[storage::kLruCold]);
+    ClassStat(out_, kPrefix, c.id, "hits_to_temp", 0);  // no TEMP LRU, as memcached's default
   }
 }
 

@@ -61,6 +61,14 @@ ItemRef HashTable::Find(uint64_t hash, std::string_view key) const {
   return kNoItem;
 }
 
+bool HashTable::Contains(uint64_t hash, ItemRef ref) const {
+  const Tables* t = tables_.load(std::memory_order_acquire);
+  for (ItemRef r = *BucketFor(*t, hash); r != kNoItem; r = arena_->Get(r)->hash_next) {
+    if (r == ref) return true;
+  }
+  return false;
+}
+
 void HashTable::Insert(uint64_t hash, ItemRef ref) {
   const Tables* t = tables_.load(std::memory_order_acquire);
   ItemRef* bucket = BucketFor(*t, hash);

@@ -43,6 +43,9 @@ class HashTable {
   static uint32_t StripeIndex(uint64_t hash) { return static_cast<uint32_t>(hash & kStripeMask); }
 
   ItemRef Find(uint64_t hash, std::string_view key) const;
+  // Whether `ref` is linked in hash's bucket: a check that a remembered ref still names an item
+  // of this stripe (possibly another key reusing its chunk).
+  bool Contains(uint64_t hash, ItemRef ref) const;
   void Insert(uint64_t hash, ItemRef ref);
   void Remove(uint64_t hash, ItemRef ref);
   void Replace(uint64_t hash, ItemRef old_ref, ItemRef new_ref);

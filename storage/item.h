@@ -3,7 +3,8 @@
 // is what keeps the header at 40 bytes where memcached's is 48 plus an 8-byte CAS.
 //
 // Fields are guarded by the lock of the item's hash stripe, except lru_prev/lru_next, which the
-// owning slab class's lock guards. key_len, value_len and class_id never change while linked.
+// owning slab class's lock guards, and lru, which changes only under both locks (so either one
+// is enough to read it). key_len, value_len and class_id never change while linked.
 #pragma once
 
 #include <cstdint>
@@ -26,7 +27,16 @@ enum ItemStatus : uint8_t {
   // The version was chosen by the client (meta flag E), so it says nothing about when the item
   // was written: flush_all judges such an item by its store time instead.
   kItemClientVersion = 1 << 6,
+  // Read again after its first read (memcached's ITEM_ACTIVE): the segmented LRU moves it toward
+  // WARM instead of letting it fall to COLD.
+  kItemActive = 1 << 7,
 };
+
+// The segments of memcached's segmented LRU: new items enter HOT, items read twice are kept in
+// WARM, everything else drains to COLD, whose tail is evicted. With the LRU flat, every item is
+// in COLD.
+enum LruSegment : uint8_t { kLruHot = 0, kLruWarm = 1, kLruCold = 2 };
+inline constexpr int kLruSegments = 3;
 
 struct Item {
   ItemRef hash_next;  // chain in a hash bucket; free-list link while the chunk is free
@@ -40,7 +50,7 @@ struct Item {
   uint8_t key_len;
   uint8_t class_id;
   uint8_t status;
-  uint8_t reserved;
+  uint8_t lru;  // LruSegment
 
   char* key_data() { return reinterpret_cast<char*>(this + 1); }
   const char* key_data() const { return reinterpret_cast<const char*>(this + 1); }

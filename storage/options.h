@@ -15,7 +15,14 @@ struct StorageOptions {
   bool preallocate = false;                 // -L
   uint32_t hash_power_initial = 16;         // like memcached's hashpower_init
   uint32_t tombstone_ttl_seconds = 60;      // how long a delete blocks an older replicated set
-  uint32_t lru_bump_interval_seconds = 60;  // an item moves to the LRU head at most this often
+  uint32_t lru_bump_interval_seconds = 60;  // flat LRU: a read moves an item at most this often
+  // memcached's segmented LRU (HOT/WARM/COLD, -o lru_segmented). The sizes and ages below are
+  // enforced by Store::JuggleLru, which an LruMaintainer thread calls; eviction works without it.
+  bool lru_segmented = true;
+  uint32_t hot_lru_pct = 20;     // HOT holds at most this share of a class's bytes
+  uint32_t warm_lru_pct = 40;    // and WARM this share
+  double hot_max_factor = 0.2;   // HOT items older than this times COLD's tail age go to COLD
+  double warm_max_factor = 2.0;  // WARM's limit, the same way
 };
 
 }  // namespace memtwin::storage

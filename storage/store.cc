@@ -15,6 +15,12 @@ namespace {
 constexpr size_t kMigrateBucketsPerWrite = 8;
 // How many LRU tail items an allocation inspects for an expired one before evicting.
 constexpr int kTailSearchDepth = 5;
+// memcached's bounds: an allocation moves at most this many items down the segmented LRU before
+// giving up, and one juggle of a class runs at most this many rounds.
+constexpr int kDirectReclaimAttempts = 10;
+constexpr int kJuggleRounds = 500;
+// Queued LRU bumps per queue before readers make the moves themselves (memcached drops them).
+constexpr size_t kBumpQueueLimit = 1024;
 constexpr int64_t kNoStripe = -1;
 
 bool IsSpace(char c) {
@@ -50,6 +56,7 @@ ItemView ViewOf(const Item* it) {
                   .last_access = it->time,
                   .version = it->version,
                   .class_id = it->class_id,
+                  .lru = static_cast<LruSegment>(it->lru),
                   .fetched_before = it->has(kItemFetched),
                   .stale = it->has(kItemStale),
                   .binary_key = it->has(kItemKeyBinary)};
@@ -126,7 +133,8 @@ Store::Store(const StorageOptions& options, Clock* clock, VersionClock* versions
                static_cast<uint32_t>(arena->page_size()), static_cast<uint32_t>(arena->page_size()),
                arena->alignment()),
       table_(arena, options.hash_power_initial),
-      class_state_(new ClassState[classes_.count() + 1]) {}
+      class_state_(new ClassState[classes_.count() + 1]),
+      bump_queues_(new BumpQueue[kBumpQueues]) {}
 
 Store::~Store() = default;
 
@@ -137,37 +145,49 @@ Item* Store::Allocate(size_t total_size, int64_t held_stripe) {
   const int id = classes_.ClassFor(total_size);
   if (id == 0) return nullptr;
   ClassState& cls = class_state_[id];
-  const uint32_t chunk_size = classes_.at(id).chunk_size;
   Item* chunk = nullptr;
   {
     absl::MutexLock lock(&cls.mu);
-    if (cls.free_head != kNoItem) {
-      chunk = arena_->Get(cls.free_head);
-      cls.free_head = chunk->hash_next;
-      --cls.free_chunks;
-    } else {
-      if (cls.carve_left == 0) {
-        char* page = arena_->TakePage();
-        if (page != nullptr) {
-          cls.carve_next = page;
-          cls.carve_left = classes_.at(id).chunks_per_page;
-          ++cls.total_pages;
-        }
-      }
-      if (cls.carve_left > 0) {
-        chunk = reinterpret_cast<Item*>(cls.carve_next);
-        cls.carve_next += chunk_size;
-        --cls.carve_left;
-      } else if (!EvictFromTailLocked(cls, held_stripe, &chunk)) {
+    // As memcached's do_item_alloc_pull: when COLD's tail offers nothing, a segmented LRU moves
+    // items down from HOT (or WARM) itself rather than wait for the maintainer.
+    for (int attempt = 0;; ++attempt) {
+      chunk = TakeChunkLocked(id, cls);
+      if (chunk != nullptr || EvictFromTailLocked(cls, held_stripe, &chunk)) break;
+      const uint32_t now = clock_->Now();
+      if (!options_.lru_segmented || attempt == kDirectReclaimAttempts ||
+          (PullTailLocked(cls, kLruHot, 0, 0, held_stripe, now) == 0 &&
+           PullTailLocked(cls, kLruWarm, 0, 0, held_stripe, now) == 0)) {
         ++cls.outofmemory;
         return nullptr;
       }
+      ++cls.direct_reclaims;
     }
     ++cls.used_chunks;
   }
   chunk->class_id = static_cast<uint8_t>(id);
   chunk->status = 0;
-  chunk->reserved = 0;
+  chunk->lru = kLruCold;
+  return chunk;
+}
+
+// A free chunk, the next uncarved one, or one from a new page; nullptr when memory is full.
+Item* Store::TakeChunkLocked(int class_id, ClassState& cls) {
+  if (cls.free_head != kNoItem) {
+    Item* chunk = arena_->Get(cls.free_head);
+    cls.free_head = chunk->hash_next;
+    --cls.free_chunks;
+    return chunk;
+  }
+  if (cls.carve_left == 0) {
+    char* page = arena_->TakePage();
+    if (page == nullptr) return nullptr;
+    cls.carve_next = page;
+    cls.carve_left = classes_.at(class_id).chunks_per_page;
+    ++cls.total_pages;
+  }
+  Item* chunk = reinterpret_cast<Item*>(cls.carve_next);
+  cls.carve_next += classes_.at(class_id).chunk_size;
+  --cls.carve_left;
   return chunk;
 }
 
@@ -177,7 +197,7 @@ bool Store::EvictFromTailLocked(ClassState& cls, int64_t held_stripe, Item** chu
   uint64_t victim_hash = 0;
   bool victim_dead = false;
   absl::Mutex* victim_lock = nullptr;
-  ItemRef ref = cls.lru_tail;
+  ItemRef ref = cls.lru[kLruCold].tail;
   for (int depth = 0; depth < kTailSearchDepth && ref != kNoItem; ++depth) {
     Item* it = arena_->Get(ref);
     ref = it->lru_prev;
@@ -206,6 +226,7 @@ bool Store::EvictFromTailLocked(ClassState& cls, int64_t held_stripe, Item** chu
     ++cls.evicted;
     if (victim->exptime != 0) ++cls.evicted_nonzero;
     if (!victim->has(kItemFetched)) ++cls.evicted_unfetched;
+    if (victim->has(kItemActive)) ++cls.evicted_active;
     cls.evicted_time = now - victim->time;
   }
   // Unlink without returning the chunk to the free list: the caller reuses it.
@@ -218,6 +239,84 @@ bool Store::EvictFromTailLocked(ClassState& cls, int64_t held_stripe, Item** chu
   victim_lock->Unlock();
   *chunk = victim;
   return true;
+}
+
+int Store::PullTailLocked(ClassState& cls, LruSegment segment, uint64_t total_bytes,
+                          uint32_t max_age, int64_t held_stripe, uint32_t now) {
+  int done = 0;
+  ItemRef ref = cls.lru[segment].tail;
+  for (int depth = 0; depth < kTailSearchDepth && ref != kNoItem; ++depth) {
+    Item* it = arena_->Get(ref);
+    ref = it->lru_prev;
+    const uint64_t hash = HashTable::Hash(it->key());
+    if (HashTable::StripeIndex(hash) == held_stripe) continue;
+    absl::Mutex* stripe = &table_.StripeFor(hash);
+    if (!stripe->TryLock()) continue;
+    if (IsDead(it, now)) {
+      ++cls.reclaimed;
+      table_.Remove(hash, arena_->RefOf(it));
+      UnlinkLocked(hash, it, cls);
+      stripe->Unlock();
+      ++done;
+      continue;  // a tail of expired items is reclaimed in one go
+    }
+    bool keep_looking = false;
+    const bool active = it->has(kItemActive);
+    if (segment == kLruCold) {
+      if (active && options_.lru_segmented) {
+        it->status &= ~kItemActive;
+        RemoveFromLruLocked(it, cls);
+        PushLruHeadLocked(it, kLruWarm, cls);
+        ++cls.moves_to_warm;
+        ++done;
+      }
+    } else if (active) {
+      // Read twice: HOT hands it to WARM, WARM keeps it (and looks further up its tail).
+      it->status &= ~kItemActive;
+      RemoveFromLruLocked(it, cls);
+      PushLruHeadLocked(it, kLruWarm, cls);
+      ++(segment == kLruWarm ? cls.moves_within_lru : cls.moves_to_warm);
+      keep_looking = segment == kLruWarm;
+      ++done;
+    } else {
+      const uint32_t pct = segment == kLruHot ? options_.hot_lru_pct : options_.warm_lru_pct;
+      if (cls.lru[segment].bytes > total_bytes * pct / 100 || now - it->time > max_age) {
+        RemoveFromLruLocked(it, cls);
+        PushLruHeadLocked(it, kLruCold, cls);
+        ++cls.moves_to_cold;
+        ++done;
+      }
+    }
+    stripe->Unlock();
+    if (!keep_looking) break;
+  }
+  return done;
+}
+
+int Store::JuggleLru(int class_id) {
+  ClassState& cls = class_state_[class_id];
+  const uint32_t now = clock_->Now();
+  uint64_t total_bytes = 0;
+  uint32_t hot_age = 0;
+  uint32_t warm_age = 0;
+  if (options_.lru_segmented) {
+    absl::MutexLock lock(&cls.mu);
+    const ItemRef cold_tail = cls.lru[kLruCold].tail;
+    const uint32_t cold_age = cold_tail != kNoItem ? now - arena_->Get(cold_tail)->time : 0;
+    hot_age = static_cast<uint32_t>(cold_age * options_.hot_max_factor);
+    warm_age = static_cast<uint32_t>(cold_age * options_.warm_max_factor);
+    for (const LruList& list : cls.lru) total_bytes += list.bytes;
+  }
+  int rounds = 0;
+  for (; rounds < kJuggleRounds; ++rounds) {
+    // The class lock is taken per round so that allocations in the class get their turns.
+    absl::MutexLock lock(&cls.mu);
+    int done = PullTailLocked(cls, kLruHot, total_bytes, hot_age, kNoStripe, now);
+    if (done == 0) done = PullTailLocked(cls, kLruWarm, total_bytes, warm_age, kNoStripe, now);
+    done += PullTailLocked(cls, kLruCold, total_bytes, 0, kNoStripe, now);
+    if (done == 0) break;
+  }
+  return rounds;
 }
 
 void Store::FreeUnlinked(Item* it) {
@@ -253,12 +352,9 @@ void Store::Link(uint64_t hash, Item* it) {
 }
 
 void Store::LinkLruLocked(Item* it, ClassState& cls) {
-  const ItemRef ref = arena_->RefOf(it);
-  it->lru_prev = kNoItem;
-  it->lru_next = cls.lru_head;
-  if (cls.lru_head != kNoItem) arena_->Get(cls.lru_head)->lru_prev = ref;
-  cls.lru_head = ref;
-  if (cls.lru_tail == kNoItem) cls.lru_tail = ref;
+  // Tombstones are never read: they start where eviction looks first.
+  const bool hot = options_.lru_segmented && !it->has(kItemTombstone);
+  PushLruHeadLocked(it, hot ? kLruHot : kLruCold, cls);
   cls.mem_requested += it->total_size();
   if (it->has(kItemTombstone)) {
     ++cls.tombstones;
@@ -278,16 +374,7 @@ void Store::Unlink(uint64_t hash, Item* it) {
 
 // Removes `it` (already out of the hash table) from its LRU and frees its chunk.
 void Store::UnlinkLocked(uint64_t /*hash*/, Item* it, ClassState& cls) {
-  if (it->lru_prev != kNoItem) {
-    arena_->Get(it->lru_prev)->lru_next = it->lru_next;
-  } else {
-    cls.lru_head = it->lru_next;
-  }
-  if (it->lru_next != kNoItem) {
-    arena_->Get(it->lru_next)->lru_prev = it->lru_prev;
-  } else {
-    cls.lru_tail = it->lru_prev;
-  }
+  RemoveFromLruLocked(it, cls);
   cls.mem_requested -= it->total_size();
   if (it->has(kItemTombstone)) {
     --cls.tombstones;
@@ -317,23 +404,102 @@ void Store::ReplaceLinked(uint64_t hash, Item* old_it, Item* new_it) {
   LinkLruLocked(new_it, cls);
 }
 
-void Store::BumpIfDue(Item* it, uint32_t now) {
-  if (now - it->time < options_.lru_bump_interval_seconds) return;
-  ClassState& cls = class_state_[it->class_id];
-  absl::MutexLock lock(&cls.mu);
-  it->time = now;
+void Store::PushLruHeadLocked(Item* it, LruSegment segment, ClassState& cls) {
+  LruList& list = cls.lru[segment];
   const ItemRef ref = arena_->RefOf(it);
-  if (cls.lru_head == ref) return;
-  arena_->Get(it->lru_prev)->lru_next = it->lru_next;
+  it->lru = segment;
+  it->lru_prev = kNoItem;
+  it->lru_next = list.head;
+  if (list.head != kNoItem) arena_->Get(list.head)->lru_prev = ref;
+  list.head = ref;
+  if (list.tail == kNoItem) list.tail = ref;
+  list.bytes += it->total_size();
+  if (!it->has(kItemTombstone)) ++list.items;
+}
+
+void Store::RemoveFromLruLocked(Item* it, ClassState& cls) {
+  LruList& list = cls.lru[it->lru];
+  if (it->lru_prev != kNoItem) {
+    arena_->Get(it->lru_prev)->lru_next = it->lru_next;
+  } else {
+    list.head = it->lru_next;
+  }
   if (it->lru_next != kNoItem) {
     arena_->Get(it->lru_next)->lru_prev = it->lru_prev;
   } else {
-    cls.lru_tail = it->lru_prev;
+    list.tail = it->lru_prev;
   }
-  it->lru_prev = kNoItem;
-  it->lru_next = cls.lru_head;
-  arena_->Get(cls.lru_head)->lru_prev = ref;
-  cls.lru_head = ref;
+  list.bytes -= it->total_size();
+  if (!it->has(kItemTombstone)) --list.items;
+}
+
+void Store::NoteRead(Item* it, uint64_t hash, uint32_t now) {
+  // Marks are written only when they change: hot keys read from several cores stay in shared
+  // cache lines.
+  if (!options_.lru_segmented) {
+    if (!it->has(kItemFetched)) it->status |= kItemFetched;
+    NoteAccess(it, now);
+    return;
+  }
+  // As memcached: the first read marks an item fetched, the second active; active items stay
+  // out of COLD while they keep being read (the maintainer clears the mark as it moves them).
+  if (it->has(kItemActive)) return;
+  if (!it->has(kItemFetched)) {
+    it->status |= kItemFetched;
+    return;
+  }
+  it->status |= kItemActive;
+  if (it->lru == kLruCold) {
+    BumpQueue& queue = bump_queues_[HashTable::StripeIndex(hash) % kBumpQueues];
+    absl::MutexLock lock(&queue.mu);
+    if (queue.pending.size() < kBumpQueueLimit) {
+      queue.pending.push_back({hash, arena_->RefOf(it)});
+      return;
+    }
+  }
+  NoteAccess(it, now);
+}
+
+size_t Store::ProcessLruBumps() {
+  size_t processed = 0;
+  std::vector<PendingBump> batch;
+  for (size_t q = 0; q < kBumpQueues; ++q) {
+    {
+      absl::MutexLock lock(&bump_queues_[q].mu);
+      batch.swap(bump_queues_[q].pending);
+    }
+    const uint32_t now = clock_->Now();
+    for (const PendingBump& bump : batch) {
+      absl::MutexLock lock(&table_.StripeFor(bump.hash));
+      // The item may be gone, and its chunk may hold another key by now; whatever is linked
+      // there and active in COLD is due for WARM all the same.
+      if (table_.Contains(bump.hash, bump.ref)) NoteAccess(arena_->Get(bump.ref), now);
+    }
+    processed += batch.size();
+    batch.clear();
+  }
+  return processed;
+}
+
+void Store::NoteAccess(Item* it, uint32_t now) {
+  ClassState& cls = class_state_[it->class_id];
+  if (!options_.lru_segmented) {
+    if (now - it->time < options_.lru_bump_interval_seconds) return;
+    absl::MutexLock lock(&cls.mu);
+    it->time = now;
+    RemoveFromLruLocked(it, cls);
+    PushLruHeadLocked(it, kLruCold, cls);
+    return;
+  }
+  if (it->time != now) it->time = now;
+  // memcached queues this move for its maintainer; taking the class lock here costs no more.
+  if (it->lru == kLruCold && it->has(kItemActive)) {
+    absl::MutexLock lock(&cls.mu);
+    it->status &= ~kItemActive;
+    RemoveFromLruLocked(it, cls);
+    PushLruHeadLocked(it, kLruWarm, cls);
+    ++cls.moves_to_warm;
+  }
 }
 
 Item* Store::FindEntry(uint64_t hash, std::string_view key) const {
@@ -471,7 +637,7 @@ StoreResult Store::Set(const StoreRequest& req, uint64_t* version) {
       case StoreMode::kAdd:
         store = old == nullptr;
         if (!store) {
-          BumpIfDue(old, now);  // memcached promotes the existing item on a failed add
+          NoteAccess(old, now);  // memcached promotes the existing item on a failed add
           result = StoreResult::kNotStored;
         }
         break;
@@ -556,10 +722,7 @@ LookupResult Store::Read(std::string_view key, bool update,
   Item* it = FindLive(hash, key, now, &why);
   if (it == nullptr) return why;
   visit(ViewOf(it));
-  if (!update) return LookupResult::kHit;
-  // Write only when it changes: hot keys read from several cores stay in shared cache lines.
-  if (!it->has(kItemFetched)) it->status |= kItemFetched;
-  BumpIfDue(it, now);
+  if (update) NoteRead(it, hash, now);
   return LookupResult::kHit;
 }
 
@@ -575,9 +738,10 @@ LookupResult Store::TouchInternal(std::string_view key, int64_t exptime,
   AssignVersion(it, std::nullopt);
   if (visit != nullptr) {
     (*visit)(ViewOf(it));
-    it->status |= kItemFetched;
+    NoteRead(it, hash, now);
+  } else {
+    NoteAccess(it, now);
   }
-  BumpIfDue(it, now);
   Report(MutationKind::kSet, it);
   return LookupResult::kHit;
 }
@@ -638,10 +802,7 @@ LookupResult Store::MetaGet(const MetaGetRequest& req,
     view.item.fetched_before = before.fetched_before;
     view.item.last_access = before.last_access;
     visit(view);
-    if (req.bump) {
-      if (!it->has(kItemFetched)) it->status |= kItemFetched;
-      BumpIfDue(it, now);
-    }
+    if (req.bump) NoteRead(it, hash, now);
     if (touched) Report(MutationKind::kSet, it);
   }
   if (inserted) AfterInsert();
@@ -748,7 +909,7 @@ DeltaResult Store::Delta(const DeltaRequest& req, DeltaOutcome* out) {
         // memcached rewrites in place and pads with spaces when the number got shorter.
         std::memcpy(it->value_data(), digits, len);
         std::memset(it->value_data() + len, ' ', it->value_len - len);
-        BumpIfDue(it, now);
+        NoteAccess(it, now);
       } else {
         Item* fresh = NewItem(it->key(), len, it->flags, it->exptime, now, stripe);
         if (fresh == nullptr) return DeltaResult::kOutOfMemory;
@@ -969,6 +1130,11 @@ StoreStats Store::Stats() const {
     s.expired_unfetched += cls.expired_unfetched;
     s.evicted_unfetched += cls.evicted_unfetched;
     s.outofmemory += cls.outofmemory;
+    s.evicted_active += cls.evicted_active;
+    s.moves_to_cold += cls.moves_to_cold;
+    s.moves_to_warm += cls.moves_to_warm;
+    s.moves_within_lru += cls.moves_within_lru;
+    s.direct_reclaims += cls.direct_reclaims;
     if (cls.total_pages == 0) continue;
     SlabClassStats c;
     c.id = id;
@@ -990,7 +1156,21 @@ StoreStats Store::Stats() const {
     c.expired_unfetched = cls.expired_unfetched;
     c.reclaimed = cls.reclaimed;
     c.outofmemory = cls.outofmemory;
-    c.age = cls.lru_tail != kNoItem ? now - arena_->Get(cls.lru_tail)->time : 0;
+    const auto tail_age = [&](LruSegment segment) -> uint32_t {
+      const ItemRef tail = cls.lru[segment].tail;
+      return tail != kNoItem ? now - arena_->Get(tail)->time : 0;
+    };
+    c.age = tail_age(kLruCold);
+    c.age_hot = tail_age(kLruHot);
+    c.age_warm = tail_age(kLruWarm);
+    c.number_hot = cls.lru[kLruHot].items;
+    c.number_warm = cls.lru[kLruWarm].items;
+    c.number_cold = cls.lru[kLruCold].items;
+    c.evicted_active = cls.evicted_active;
+    c.moves_to_cold = cls.moves_to_cold;
+    c.moves_to_warm = cls.moves_to_warm;
+    c.moves_within_lru = cls.moves_within_lru;
+    c.direct_reclaims = cls.direct_reclaims;
     s.classes.push_back(c);
   }
   s.total_malloced = arena_->pages_taken() * arena_->page_size();

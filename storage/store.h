@@ -83,6 +83,7 @@ struct ItemView {
   uint32_t last_access;  // unix seconds of the last store or LRU bump
   uint64_t version;      // the CAS value
   uint8_t class_id;
+  LruSegment lru;           // where the item was in its class's LRU when read
   bool fetched_before;      // had a client read it before this access
   bool stale = false;       // invalidated: meta get reports X (see DeleteRequest::invalidate)
   bool binary_key = false;  // the key arrived base64-encoded (meta flag b)
@@ -189,7 +190,18 @@ struct SlabClassStats {
   uint64_t expired_unfetched = 0;
   uint64_t reclaimed = 0;
   uint64_t outofmemory = 0;
-  uint32_t age = 0;  // seconds since the LRU tail was accessed
+  uint32_t age = 0;  // seconds since COLD's tail was accessed (the whole LRU when flat)
+  // The segmented LRU (memcached's names). Flat: every item is in COLD and nothing moves.
+  uint64_t number_hot = 0;
+  uint64_t number_warm = 0;
+  uint64_t number_cold = 0;
+  uint32_t age_hot = 0;
+  uint32_t age_warm = 0;
+  uint64_t evicted_active = 0;  // evicted although read twice (WARM was full or slow to take it)
+  uint64_t moves_to_cold = 0;
+  uint64_t moves_to_warm = 0;
+  uint64_t moves_within_lru = 0;  // active WARM items sent back to WARM's head
+  uint64_t direct_reclaims = 0;   // allocations that had to move items themselves first
 };
 
 struct StoreStats {
@@ -202,6 +214,11 @@ struct StoreStats {
   uint64_t expired_unfetched = 0;
   uint64_t evicted_unfetched = 0;
   uint64_t outofmemory = 0;
+  uint64_t evicted_active = 0;  // the segmented LRU's counters, summed over the classes
+  uint64_t moves_to_cold = 0;
+  uint64_t moves_to_warm = 0;
+  uint64_t moves_within_lru = 0;
+  uint64_t direct_reclaims = 0;
   uint64_t total_malloced = 0;  // bytes of pages handed to classes
   uint64_t limit_maxbytes = 0;  // the memory limit, as last set (see SetMemoryLimit)
   uint32_t hash_power_level = 0;
@@ -275,6 +292,16 @@ class Store {
   // Background upkeep, called periodically by the server: advances hash table growth.
   void Maintain();
 
+  // memcached's lru_maintainer_juggle for one slab class (1..slab_classes().count()): reclaims
+  // expired items from the tails and moves items between HOT, WARM and COLD until the segments
+  // are within their limits. Returns how many rounds moved or reclaimed something (0 = nothing
+  // to do). Safe to call concurrently with everything else; LruMaintainer calls it.
+  int JuggleLru(int class_id);
+  // Moves the items that reads found active in COLD to WARM (memcached's asynchronous LRU
+  // bumps: readers only queue them, so a read never waits for a class lock). Returns how many
+  // were queued. LruMaintainer calls it; without one, queues that fill up are moved by readers.
+  size_t ProcessLruBumps();
+
   // memcached's cache_memlimit: from now on pages are handed out up to `bytes` (as if started
   // with that -m). Raising lets classes grow again; lowering stops their growth (pages in use
   // stay, eviction takes over). Fails with preallocated pages (-L, as memcached) and beyond the
@@ -295,6 +322,12 @@ class Store {
   size_t item_size_max() const { return options_.item_size_max; }
 
  private:
+  struct LruList {
+    ItemRef head = kNoItem;  // most recently linked
+    ItemRef tail = kNoItem;
+    uint64_t items = 0;  // tombstones excluded
+    uint64_t bytes = 0;  // everything linked, as memcached's sizes_bytes
+  };
   // Defined here rather than in store.cc because the lock annotations below name its mutex.
   // One slab class's chunks, LRU and counters. Padded so neighbouring classes' locks do not share
   // a cache line.
@@ -303,8 +336,7 @@ class Store {
     ItemRef free_head ABSL_GUARDED_BY(mu) = kNoItem;
     char* carve_next ABSL_GUARDED_BY(mu) = nullptr;  // untouched rest of the newest page
     uint32_t carve_left ABSL_GUARDED_BY(mu) = 0;
-    ItemRef lru_head ABSL_GUARDED_BY(mu) = kNoItem;
-    ItemRef lru_tail ABSL_GUARDED_BY(mu) = kNoItem;
+    LruList lru[kLruSegments] ABSL_GUARDED_BY(mu);
     uint64_t total_pages ABSL_GUARDED_BY(mu) = 0;
     uint64_t used_chunks ABSL_GUARDED_BY(mu) = 0;
     uint64_t free_chunks ABSL_GUARDED_BY(mu) = 0;
@@ -320,6 +352,11 @@ class Store {
     uint64_t expired_unfetched ABSL_GUARDED_BY(mu) = 0;
     uint64_t reclaimed ABSL_GUARDED_BY(mu) = 0;
     uint64_t outofmemory ABSL_GUARDED_BY(mu) = 0;
+    uint64_t evicted_active ABSL_GUARDED_BY(mu) = 0;
+    uint64_t moves_to_cold ABSL_GUARDED_BY(mu) = 0;
+    uint64_t moves_to_warm ABSL_GUARDED_BY(mu) = 0;
+    uint64_t moves_within_lru ABSL_GUARDED_BY(mu) = 0;
+    uint64_t direct_reclaims ABSL_GUARDED_BY(mu) = 0;
   };
 
   Store(const StorageOptions& options, Clock* clock, VersionClock* versions, Arena* arena);
@@ -327,9 +364,16 @@ class Store {
   // Allocation. `held_stripe` is the stripe the caller holds (or -1); eviction skips victims in
   // it rather than try-locking a mutex this thread owns.
   Item* Allocate(size_t total_size, int64_t held_stripe);
+  Item* TakeChunkLocked(int class_id, ClassState& cls) ABSL_EXCLUSIVE_LOCKS_REQUIRED(cls.mu);
   void FreeUnlinked(Item* it);
   bool EvictFromTailLocked(ClassState& cls, int64_t held_stripe, Item** chunk)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(cls.mu);
+  // memcached's lru_pull_tail without eviction: looks at up to kTailSearchDepth items from the
+  // tail of `segment`, reclaims the dead ones and moves the first one that should move (HOT and
+  // WARM: when active, over `total_bytes`' share or older than `max_age`; COLD: when active).
+  // Returns how many items it reclaimed or moved.
+  int PullTailLocked(ClassState& cls, LruSegment segment, uint64_t total_bytes, uint32_t max_age,
+                     int64_t held_stripe, uint32_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(cls.mu);
 
   // Index and LRU. All need the key's stripe lock.
   void Link(uint64_t hash, Item* it);
@@ -337,7 +381,17 @@ class Store {
   void UnlinkLocked(uint64_t hash, Item* it, ClassState& cls) ABSL_EXCLUSIVE_LOCKS_REQUIRED(cls.mu);
   void ReplaceLinked(uint64_t hash, Item* old_it, Item* new_it);
   void LinkLruLocked(Item* it, ClassState& cls) ABSL_EXCLUSIVE_LOCKS_REQUIRED(cls.mu);
-  void BumpIfDue(Item* it, uint32_t now);
+  // The LRU list operations under both. Accounting of items and bytes follows the item.
+  void PushLruHeadLocked(Item* it, LruSegment segment, ClassState& cls)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(cls.mu);
+  void RemoveFromLruLocked(Item* it, ClassState& cls) ABSL_EXCLUSIVE_LOCKS_REQUIRED(cls.mu);
+  // A client read `it` (memcached's do_item_bump): the fetched and active marks, and the moves
+  // they call for. Needs the stripe lock of `hash`.
+  void NoteRead(Item* it, uint64_t hash, uint32_t now);
+  // A client used `it` without reading it (memcached's do_item_update): flat, a move to the head
+  // at most every lru_bump_interval_seconds; segmented, a new access time, and an active item in
+  // COLD goes to WARM.
+  void NoteAccess(Item* it, uint32_t now);
 
   // The key's entry (live, dead or tombstone), or nullptr.
   Item* FindEntry(uint64_t hash, std::string_view key) const;
@@ -393,6 +447,19 @@ class Store {
   // When oldest_version_ last rose: items with a client-chosen version (kItemClientVersion)
   // stored before this second count as flushed.
   std::atomic<uint32_t> oldest_version_time_{0};
+
+  // Reads that made a COLD item active, waiting for ProcessLruBumps. Sharded by stripe so
+  // readers of different keys rarely share a queue lock; taken after a stripe lock.
+  struct PendingBump {
+    uint64_t hash;
+    ItemRef ref;
+  };
+  struct alignas(64) BumpQueue {
+    absl::Mutex mu;
+    std::vector<PendingBump> pending ABSL_GUARDED_BY(mu);
+  };
+  static constexpr size_t kBumpQueues = 16;
+  std::unique_ptr<BumpQueue[]> bump_queues_;
 
   std::atomic<uint64_t> apply_applied_{0};
   std::atomic<uint64_t> apply_skipped_{0};

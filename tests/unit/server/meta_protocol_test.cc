@@ -115,6 +115,22 @@ TEST(MetaProtocolTest, GetHitBeforeAndLastAccessDescribeTheItemBeforeThisRead) {
   // u reads without marking the item fetched or bumping it.
   EXPECT_EQ(s.Send("ms u 1\r\nx\r\nmg u h u\r\nmg u h\r\nmg u h\r\n"),
             "HD\r\nHD h0\r\nHD h0\r\nHD h1\r\n");
+  // checked against memcached 1.6.18: the second read marked foo active and set its access
+  // time; an active item is not bumped again.
+  s.clock().Advance(60);
+  EXPECT_EQ(s.Send("mg foo l\r\n"), "HD l60\r\n");
+  EXPECT_EQ(s.Send("mg foo l\r\n"), "HD l60\r\n");
+}
+
+TEST(MetaProtocolTest, LastAccessWithTheFlatLruMovesAtMostOnceAMinute) {
+  Config config;
+  config.lru_maintainer = false;
+  config.storage.lru_segmented = false;
+  Server s(config);
+  s.Send("ms foo 2\r\nhi\r\n");
+  s.clock().Advance(5);
+  EXPECT_EQ(s.Send("mg foo h l\r\n"), "HD h0 l5\r\n");
+  EXPECT_EQ(s.Send("mg foo h l\r\n"), "HD h1 l5\r\n");  // within a minute: not bumped
   s.clock().Advance(60);
   EXPECT_EQ(s.Send("mg foo l\r\n"), "HD l65\r\n");  // due for a bump: last access moves
   EXPECT_EQ(s.Send("mg foo l\r\n"), "HD l0\r\n");

@@ -4,6 +4,7 @@
 // memcached 1.6.18 binary fed the same bytes over TCP.
 #include "server/text_protocol.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -855,7 +856,10 @@ TEST(TextProtocolTest, YieldingLoopAnswersEverything) {
 // stats
 
 TEST(TextProtocolTest, GeneralStatsInMemcachedOrder) {
-  Server s;
+  Config config;
+  config.lru_maintainer = false;
+  config.storage.lru_segmented = false;
+  Server s(config);
   std::vector<std::string> order;
   auto stats = s.Stats(&order);
   // memcached 1.6.18 -o no_lru_maintainer,no_lru_crawler,no_slab_reassign prints these in this
@@ -924,6 +928,28 @@ TEST(TextProtocolTest, GeneralStatsInMemcachedOrder) {
   EXPECT_EQ(stats["curr_items"], "0");
 }
 
+TEST(TextProtocolTest, GeneralStatsOfTheSegmentedLru) {
+  Server s;
+  s.context().lru_maintainer_juggles = [] { return uint64_t{42}; };
+  std::vector<std::string> order;
+  auto stats = s.Stats(&order);
+  // checked against memcached 1.6.18 with its defaults: where these lines go among the others
+  const auto after = [&](const std::string& name) {
+    const auto it = std::find(order.begin(), order.end(), name);
+    return it == order.end() || it + 1 == order.end() ? std::string() : *(it + 1);
+  };
+  EXPECT_EQ(after("hash_is_expanding"), "lru_maintainer_juggles");
+  EXPECT_EQ(stats["lru_maintainer_juggles"], "42");
+  EXPECT_EQ(after("evicted_unfetched"), "evicted_active");
+  EXPECT_EQ(after("evicted_active"), "evictions");
+  EXPECT_EQ(after("reclaimed"), "moves_to_cold");
+  EXPECT_EQ(after("moves_to_cold"), "moves_to_warm");
+  EXPECT_EQ(after("moves_to_warm"), "moves_within_lru");
+  EXPECT_EQ(after("moves_within_lru"), "direct_reclaims");
+  EXPECT_EQ(after("direct_reclaims"), "lru_bumps_dropped");
+  EXPECT_EQ(stats["lru_bumps_dropped"], "0");
+}
+
 TEST(TextProtocolTest, StatsCountersMove) {
   Server s;
   s.context().curr_connections = 3;
@@ -971,8 +997,8 @@ TEST(TextProtocolTest, StatsSumAllThreads) {
 TEST(TextProtocolTest, StatsSettings) {
   Server s;
   // The lines and order of memcached 1.6.18's "stats settings" (without its EXTSTORE group;
-  // checked against Debian's build), with memtwin's values: no LRU maintainer, crawler or slab
-  // mover, sizes always on.
+  // checked against Debian's build), with memtwin's values: no LRU crawler or slab mover, sizes
+  // always on.
   EXPECT_EQ(s.Send("stats settings\r\n"),
             "STAT maxbytes 67108864\r\n"
             "STAT maxconns 1024\r\n"
@@ -1012,8 +1038,8 @@ TEST(TextProtocolTest, StatsSettings) {
             "STAT flush_enabled yes\r\n"
             "STAT dump_enabled yes\r\n"
             "STAT hash_algorithm absl\r\n"
-            "STAT lru_maintainer_thread no\r\n"
-            "STAT lru_segmented no\r\n"
+            "STAT lru_maintainer_thread yes\r\n"
+            "STAT lru_segmented yes\r\n"
             "STAT hot_lru_pct 20\r\n"
             "STAT warm_lru_pct 40\r\n"
             "STAT hot_max_factor 0.20\r\n"
@@ -1064,8 +1090,12 @@ TEST(TextProtocolTest, StatsSettingsReflectTheConfig) {
   }
 }
 
+// The flat LRU of -o no_lru_maintainer; StatsItemsOfTheSegmentedLru has the default.
 TEST(TextProtocolTest, StatsItemsAndSlabs) {
-  Server s;
+  Config config;
+  config.lru_maintainer = false;
+  config.storage.lru_segmented = false;
+  Server s(config);
   EXPECT_EQ(s.Send("stats items\r\n"), "END\r\n");
   EXPECT_EQ(s.Send("stats slabs\r\n"), "STAT active_slabs 0\r\nSTAT total_malloced 0\r\nEND\r\n");
   s.Send("set a 0 0 1\r\nv\r\nset b 0 0 1\r\nv\r\n");
@@ -1107,6 +1137,57 @@ TEST(TextProtocolTest, StatsItemsAndSlabs) {
                 "STAT active_slabs 1\r\n" +                                                  //
                 "STAT total_malloced 1048576\r\n" +                                          //
                 "END\r\n");
+}
+
+TEST(TextProtocolTest, StatsItemsOfTheSegmentedLru) {
+  Server s;
+  s.Send("set a 0 0 1\r\nv\r\nset b 0 0 1\r\nv\r\n");
+  s.clock().Advance(3);
+  // Get hits are counted by where the item was: both in HOT, the second read of a marks it
+  // active and sets its access time (memcached's do_item_bump).
+  s.Send("get a b\r\nget a\r\nmg a v\r\n");
+  s.clock().Advance(1);
+  const std::string id = std::to_string(s.store().Stats().classes.at(0).id);
+  const auto line = [&](const std::string& name, const std::string& value) {
+    return absl::StrCat("STAT items:", id, ":", name, " ", value, "\r\n");
+  };
+  // checked against memcached 1.6.18 with its defaults (the line set and order)
+  EXPECT_EQ(
+      s.Send("stats items\r\n"),
+      absl::StrCat(
+          line("number", "2"), line("number_hot", "2"), line("number_warm", "0"),
+          line("number_cold", "0"), line("age_hot", "1"), line("age_warm", "0"), line("age", "0"),
+          line("mem_requested", std::to_string(2 * storage::Item::TotalSize(1, 1))),
+          line("evicted", "0"), line("evicted_nonzero", "0"), line("evicted_time", "0"),
+          line("outofmemory", "0"), line("tailrepairs", "0"), line("reclaimed", "0"),
+          line("expired_unfetched", "0"), line("evicted_unfetched", "0"),
+          line("evicted_active", "0"), line("crawler_reclaimed", "0"),
+          line("crawler_items_checked", "0"), line("lrutail_reflocked", "0"),
+          line("moves_to_cold", "0"), line("moves_to_warm", "0"), line("moves_within_lru", "0"),
+          line("direct_reclaims", "0"), line("hits_to_hot", "4"), line("hits_to_warm", "0"),
+          line("hits_to_cold", "0"), line("hits_to_temp", "0"), "END\r\n"));
+  // The maintainer's work, done here by hand once the items are a second old: a, active, goes
+  // from HOT to WARM and the rest to COLD; then a goes on to COLD too, as WARM keeps only items
+  // younger than twice COLD's tail age, which was 0 when this juggle began (as in memcached).
+  for (char key = 'c'; key <= 'j'; ++key) {
+    s.Send(absl::StrCat("set ", std::string(1, key), " 0 0 1\r\nv\r\n"));
+  }
+  s.clock().Advance(1);
+  while (s.store().JuggleLru(std::stoi(id)) > 0) {
+  }
+  std::string items = s.Send("stats items\r\n");
+  EXPECT_THAT(items, HasSubstr(line("number_hot", "0")));
+  EXPECT_THAT(items, HasSubstr(line("number_cold", "10")));
+  EXPECT_THAT(items, HasSubstr(line("moves_to_warm", "1")));
+  EXPECT_THAT(items, HasSubstr(line("moves_to_cold", "10")));
+  // b read twice in COLD: counted as COLD hits, queued, then moved to WARM.
+  s.Send("get b\r\nget b\r\n");
+  EXPECT_GT(s.store().ProcessLruBumps(), 0u);
+  items = s.Send("stats items\r\n");
+  EXPECT_THAT(items, HasSubstr(line("hits_to_cold", "2")));
+  EXPECT_THAT(items, HasSubstr(line("number_warm", "1")));
+  EXPECT_THAT(items, HasSubstr(line("number_cold", "9")));
+  EXPECT_THAT(items, HasSubstr(line("moves_to_warm", "2")));
 }
 
 TEST(TextProtocolTest, StatsSizesConnsAndUnknownGroups) {

@@ -1,13 +1,16 @@
 // storage::Store memory management: pages handed out up to memory_limit, per-class LRU eviction
-// (least recently used first, reads bump at most once per interval, expired items reclaimed
-// before live ones are evicted), -M (evict = false) refusing writes instead, and the limit moved
-// at run time (SetMemoryLimit, the cache_memlimit command).
+// (flat: least recently used first, reads bump at most once per interval, expired items reclaimed
+// before live ones are evicted; segmented: memcached's HOT/WARM/COLD, JuggleLru, queued bumps and
+// the LruMaintainer thread), -M (evict = false) refusing writes instead, and the limit moved at
+// run time (SetMemoryLimit, the cache_memlimit command).
 //
 // The tests fill one slab class whose chunks are large (a handful per 1 MB page) in a store of
 // two pages, so the capacity is known exactly: 2 * chunks_per_page.
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -16,6 +19,7 @@
 #include "gtest/gtest.h"
 #include "storage/clock.h"
 #include "storage/item.h"
+#include "storage/lru_maintainer.h"
 #include "storage/options.h"
 #include "storage/store.h"
 #include "tests/unit/storage/store_test_util.h"
@@ -32,11 +36,12 @@ using ::testing::ElementsAre;
 
 class StoreLruTest : public ::testing::Test {
  protected:
-  void Make(bool evict, size_t pages = 2, uint32_t bump_interval = 60) {
+  void Make(bool evict, size_t pages = 2, uint32_t bump_interval = 60, bool segmented = false) {
     StorageOptions options;
     options.memory_limit = pages * kPage;
     options.evict = evict;
     options.lru_bump_interval_seconds = bump_interval;
+    options.lru_segmented = segmented;
     store_ = test::MakeStore(options, &clock_);
     class_id_ = test::ClassWithAtMostPerPage(*store_, 10);
     per_page_ = store_->slab_classes().at(class_id_).chunks_per_page;
@@ -395,6 +400,199 @@ TEST(StoreMemoryLimitTest, LimitCannotRiseBeyondWhatItemRefsReach) {
   EXPECT_EQ(store->SetMemoryLimit(size_t{32} << 30).code(), absl::StatusCode::kOutOfRange);
   EXPECT_EQ(store->Stats().limit_maxbytes, StorageOptions{}.memory_limit);
   EXPECT_TRUE(store->SetMemoryLimit((size_t{32} << 30) - kPage).ok());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The segmented LRU (memcached's default, lru_segmented): HOT, WARM and COLD per class.
+
+class StoreSegmentedLruTest : public StoreLruTest {
+ protected:
+  void MakeSegmented(bool evict = true) { Make(evict, 2, 60, /*segmented=*/true); }
+  SlabClassStats Class() {
+    const StoreStats s = store_->Stats();
+    const SlabClassStats* c = test::FindClass(s, class_id_);
+    return c != nullptr ? *c : SlabClassStats{};
+  }
+  void JuggleUntilDone() {
+    for (int i = 0; i < 1000 && store_->JuggleLru(class_id_) > 0; ++i) {
+    }
+  }
+  // Reads Key(i) twice: fetched, then active.
+  void ReadTwice(size_t i) {
+    ASSERT_EQ(Fetch(*store_, Key(i)).result, LookupResult::kHit);
+    ASSERT_EQ(Fetch(*store_, Key(i)).result, LookupResult::kHit);
+  }
+  // Fills the class and lets a juggle drain HOT into COLD (the items are a second old, older
+  // than HOT's age limit while COLD is empty).
+  void FillIntoCold() {
+    Fill();
+    clock_.Advance(1);
+    JuggleUntilDone();
+    ASSERT_EQ(Class().number_cold, capacity_);
+  }
+};
+
+TEST_F(StoreSegmentedLruTest, NewItemsEnterHotWhichTheJuggleKeepsWithinItsShareOfTheBytes) {
+  MakeSegmented();
+  Fill();
+  EXPECT_EQ(Class().number_hot, capacity_);
+  EXPECT_EQ(Class().number_cold, 0u);
+  JuggleUntilDone();  // same second: only the size limit applies
+  const size_t item_size = Item::TotalSize(Key(0).size(), value_len_);
+  const size_t hot_limit_items = capacity_ * item_size * 20 / 100 / item_size;
+  const SlabClassStats c = Class();
+  EXPECT_EQ(c.number_hot, hot_limit_items);
+  EXPECT_EQ(c.number_cold, capacity_ - hot_limit_items);
+  EXPECT_EQ(c.moves_to_cold, capacity_ - hot_limit_items);
+  EXPECT_EQ(store_->JuggleLru(class_id_), 0);  // nothing left to do
+}
+
+TEST_F(StoreSegmentedLruTest, HotItemsOlderThanColdsAgeLimitDrainToCold) {
+  MakeSegmented();
+  FillIntoCold();
+  EXPECT_EQ(Class().number_hot, 0u);
+  EXPECT_EQ(Class().moves_to_cold, capacity_);
+  EXPECT_EQ(Class().age, 1u);  // COLD's tail was stored a second ago
+}
+
+TEST_F(StoreSegmentedLruTest, ItemReadTwiceInHotMovesToWarmAndSurvivesAScan) {
+  MakeSegmented();
+  FillIntoCold();
+  // Key(0) stored again: in HOT, read twice. WARM keeps items younger than twice COLD's age.
+  ASSERT_EQ(store_->Delete(Key(0)), DeleteResult::kDeleted);
+  ASSERT_EQ(Put(*store_, Key(0), Value(0)), StoreResult::kStored);
+  ReadTwice(0);
+  ASSERT_EQ(Fetch(*store_, Key(1)).result, LookupResult::kHit);  // once: fetched, not active
+  JuggleUntilDone();
+  SlabClassStats c = Class();
+  EXPECT_EQ(c.number_warm, 1u);
+  EXPECT_EQ(c.moves_to_warm, 1u);
+  EXPECT_EQ(c.number_hot, 0u);
+  // A scan of as many new keys as the class holds: eviction takes COLD and then HOT, never WARM.
+  for (size_t i = capacity_; i < 2 * capacity_; ++i) {
+    ASSERT_EQ(Put(*store_, Key(i), Value(i)), StoreResult::kStored) << i;
+  }
+  EXPECT_TRUE(HasOriginalValue(0));
+  EXPECT_EQ(Fetch(*store_, Key(1)).result, LookupResult::kMiss);
+  EXPECT_EQ(store_->Stats().evictions, capacity_);
+}
+
+TEST_F(StoreSegmentedLruTest, FlatLruLosesTheSameItemToTheSameScan) {
+  Make(/*evict=*/true, 2, /*bump_interval=*/0);
+  Fill();
+  clock_.Advance(1);
+  ReadTwice(0);
+  for (size_t i = capacity_; i < 2 * capacity_; ++i) {
+    ASSERT_EQ(Put(*store_, Key(i), Value(i)), StoreResult::kStored) << i;
+  }
+  EXPECT_EQ(Fetch(*store_, Key(0)).result, LookupResult::kMiss);
+}
+
+TEST_F(StoreSegmentedLruTest, ReadsMakingAColdItemActiveAreQueuedAndMovedToWarm) {
+  MakeSegmented();
+  FillIntoCold();
+  ReadTwice(3);
+  EXPECT_EQ(Class().number_warm, 0u);  // a read never takes the class lock for this
+  EXPECT_EQ(store_->ProcessLruBumps(), 1u);
+  SlabClassStats c = Class();
+  EXPECT_EQ(c.number_warm, 1u);
+  EXPECT_EQ(c.number_cold, capacity_ - 1);
+  EXPECT_EQ(c.moves_to_warm, 1u);
+  EXPECT_EQ(store_->ProcessLruBumps(), 0u);
+  ReadTwice(3);  // already in WARM: nothing is queued
+  EXPECT_EQ(store_->ProcessLruBumps(), 0u);
+}
+
+TEST_F(StoreSegmentedLruTest, QueuedBumpOfAnItemDeletedMeanwhileMovesNothing) {
+  MakeSegmented();
+  FillIntoCold();
+  ReadTwice(3);
+  ASSERT_EQ(store_->Delete(Key(3)), DeleteResult::kDeleted);
+  // Its chunk may go to the next write; that item is new and not active, so it stays in HOT.
+  ASSERT_EQ(Put(*store_, Key(capacity_), Value(capacity_)), StoreResult::kStored);
+  EXPECT_EQ(store_->ProcessLruBumps(), 1u);
+  const SlabClassStats c = Class();
+  EXPECT_EQ(c.number_warm, 0u);
+  EXPECT_EQ(c.moves_to_warm, 0u);
+  EXPECT_EQ(c.number_hot, 1u);
+  EXPECT_TRUE(HasOriginalValue(capacity_));
+}
+
+TEST_F(StoreSegmentedLruTest, ActiveWarmItemGoesBackToWarmsHead) {
+  MakeSegmented();
+  FillIntoCold();
+  ReadTwice(0);
+  ASSERT_EQ(store_->ProcessLruBumps(), 1u);
+  ASSERT_EQ(Class().number_warm, 1u);
+  // In WARM, one more read is enough to be active again (it was fetched long ago).
+  ASSERT_EQ(Fetch(*store_, Key(0)).result, LookupResult::kHit);
+  JuggleUntilDone();
+  const SlabClassStats c = Class();
+  EXPECT_EQ(c.moves_within_lru, 1u);
+  EXPECT_EQ(c.number_warm, 1u);
+}
+
+TEST_F(StoreSegmentedLruTest, JuggleReclaimsExpiredItemsFromTheTails) {
+  MakeSegmented();
+  Fill(/*exptime_for_first_half=*/10);
+  clock_.Advance(11);
+  JuggleUntilDone();
+  const SlabClassStats c = Class();
+  EXPECT_EQ(c.reclaimed, capacity_ / 2);
+  EXPECT_EQ(c.expired_unfetched, capacity_ / 2);
+  EXPECT_EQ(store_->Stats().curr_items, capacity_ - capacity_ / 2);
+}
+
+TEST_F(StoreSegmentedLruTest, FullClassWithoutAMaintainerMovesHotItemsDownItself) {
+  MakeSegmented();
+  Fill();  // everything in HOT, COLD empty: nothing to evict until HOT's tail moves down
+  ASSERT_EQ(Put(*store_, Key(capacity_), Value(capacity_)), StoreResult::kStored);
+  const SlabClassStats c = Class();
+  EXPECT_EQ(c.direct_reclaims, 1u);
+  EXPECT_EQ(c.evicted, 1u);
+  EXPECT_EQ(c.outofmemory, 0u);
+  EXPECT_EQ(Fetch(*store_, Key(0)).result, LookupResult::kMiss);  // HOT's tail, the oldest
+  EXPECT_TRUE(HasOriginalValue(1));
+}
+
+TEST_F(StoreSegmentedLruTest, EvictingAnItemStillWaitingForItsBumpCountsAsEvictedActive) {
+  MakeSegmented();
+  FillIntoCold();
+  ReadTwice(0);  // COLD's tail, queued for WARM
+  ASSERT_EQ(Put(*store_, Key(capacity_), Value(capacity_)), StoreResult::kStored);
+  const SlabClassStats c = Class();
+  EXPECT_EQ(c.evicted, 1u);
+  EXPECT_EQ(c.evicted_active, 1u);
+}
+
+TEST_F(StoreSegmentedLruTest, WithoutEvictionFullStoreRefusesWritesAndKeepsItems) {
+  MakeSegmented(/*evict=*/false);
+  Fill();
+  EXPECT_EQ(Put(*store_, Key(capacity_), Value(capacity_)), StoreResult::kOutOfMemory);
+  EXPECT_EQ(Class().outofmemory, 1u);
+  for (size_t i = 0; i < capacity_; ++i) EXPECT_TRUE(HasOriginalValue(i)) << i;
+}
+
+TEST_F(StoreSegmentedLruTest, MaintainerThreadJugglesAndProcessesBumpsUntilDestroyed) {
+  MakeSegmented();
+  Fill();
+  clock_.Advance(1);
+  auto maintainer = std::make_unique<LruMaintainer>(store_.get());
+  const auto wait_for = [&](auto done) {
+    for (int i = 0; i < 500 && !done(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return done();
+  };
+  EXPECT_TRUE(wait_for([&] { return Class().number_hot == 0; }));
+  ReadTwice(5);
+  EXPECT_TRUE(wait_for([&] { return Class().number_warm == 1; }));
+  EXPECT_GT(maintainer->juggles(), 0u);
+  maintainer.reset();  // joins
+  const uint64_t moves = Class().moves_to_warm;
+  ReadTwice(6);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(Class().moves_to_warm, moves);  // nobody processes the queue any more
 }
 
 }  // namespace

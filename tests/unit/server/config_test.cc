@@ -81,6 +81,120 @@ TEST(ConfigTest, BadTlsOptionsAreRefused) {
   EXPECT_NE(ErrorOf({"-o", "ssl_keyformat=DER"}).find("PEM"), std::string::npos);
 }
 
+// memcached 1.6's "modern" defaults: the maintainer thread runs the segmented LRU.
+TEST(ConfigTest, LruDefaultsAreMemcachedsSegmentedLruWithItsMaintainer) {
+  auto parsed = Parse({});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  const Config& c = parsed->config;
+  EXPECT_TRUE(c.lru_maintainer);
+  EXPECT_TRUE(c.storage.lru_segmented);
+  EXPECT_EQ(c.storage.hot_lru_pct, 20u);
+  EXPECT_EQ(c.storage.warm_lru_pct, 40u);
+  EXPECT_DOUBLE_EQ(c.storage.hot_max_factor, 0.2);
+  EXPECT_DOUBLE_EQ(c.storage.warm_max_factor, 2.0);
+}
+
+// As memcached: the segments need the thread, so the switches set both; the last one wins.
+TEST(ConfigTest, LruMaintainerSwitchesTurnTheThreadAndTheSegmentsOnAndOffTogether) {
+  for (const char* off : {"no_lru_maintainer", "no_modern"}) {
+    auto parsed = Parse({"-o", off});
+    ASSERT_TRUE(parsed.ok()) << off << ": " << parsed.status();
+    EXPECT_FALSE(parsed->config.lru_maintainer) << off;
+    EXPECT_FALSE(parsed->config.storage.lru_segmented) << off;
+  }
+  auto parsed = Parse({"-o", "lru_maintainer"});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_TRUE(parsed->config.lru_maintainer);
+  EXPECT_TRUE(parsed->config.storage.lru_segmented);
+
+  parsed = Parse({"-o", "no_lru_maintainer,lru_maintainer"});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_TRUE(parsed->config.lru_maintainer);
+  EXPECT_TRUE(parsed->config.storage.lru_segmented);
+
+  parsed = Parse({"-o", "lru_maintainer", "-o", "no_modern"});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_FALSE(parsed->config.lru_maintainer);
+  EXPECT_FALSE(parsed->config.storage.lru_segmented);
+
+  // "modern" is accepted and changes nothing here (memcached's is a no-op since 1.5).
+  parsed = Parse({"-o", "no_lru_maintainer,modern"});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_FALSE(parsed->config.lru_maintainer);
+}
+
+TEST(ConfigTest, LruSegmentSharesAndAgeFactorsAreStored) {
+  auto parsed =
+      Parse({"-o", "hot_lru_pct=10,warm_lru_pct=50,hot_max_factor=0.5,warm_max_factor=1.75"});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  const storage::StorageOptions& o = parsed->config.storage;
+  EXPECT_EQ(o.hot_lru_pct, 10u);
+  EXPECT_EQ(o.warm_lru_pct, 50u);
+  EXPECT_DOUBLE_EQ(o.hot_max_factor, 0.5);
+  EXPECT_DOUBLE_EQ(o.warm_max_factor, 1.75);
+  EXPECT_TRUE(parsed->config.lru_maintainer);  // tuning does not switch the thread
+
+  // The limits memcached 1.6.18 accepts (checked): 1 (despite its "> 1" message), and sums of
+  // exactly 80; whole numbers and tiny factors are factors too.
+  parsed = Parse({"-o", "hot_lru_pct=1,warm_lru_pct=79,hot_max_factor=3,warm_max_factor=0.001"});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->config.storage.hot_lru_pct, 1u);
+  EXPECT_EQ(parsed->config.storage.warm_lru_pct, 79u);
+  EXPECT_DOUBLE_EQ(parsed->config.storage.hot_max_factor, 3.0);
+  EXPECT_DOUBLE_EQ(parsed->config.storage.warm_max_factor, 0.001);
+
+  // Separate -o flags add up.
+  parsed = Parse({"-o", "warm_lru_pct=20", "-o", "hot_max_factor=0.25"});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->config.storage.hot_lru_pct, 20u);
+  EXPECT_EQ(parsed->config.storage.warm_lru_pct, 20u);
+  EXPECT_DOUBLE_EQ(parsed->config.storage.hot_max_factor, 0.25);
+}
+
+// memcached 1.6.18's messages, byte for byte. It prints them for these same values, except the
+// last two of each list: its atoi/atof read "2.5" as 2 and "20abc" as 20 and take "nan", where
+// memtwin wants the whole value to be a number.
+TEST(ConfigTest, BadLruSharesAreRefusedWithMemcachedsMessage) {
+  for (const char* value : {"0", "80", "100", "-5", "abc", "", "2.5", "20abc"}) {
+    EXPECT_EQ(ErrorOf({"-o", std::string("hot_lru_pct=") + value}),
+              "hot_lru_pct must be > 1 and < 80")
+        << value;
+    EXPECT_EQ(ErrorOf({"-o", std::string("warm_lru_pct=") + value}),
+              "warm_lru_pct must be > 1 and < 80")
+        << value;
+  }
+  // A bad one among good ones still fails the whole command line.
+  EXPECT_EQ(ErrorOf({"-p", "11300", "-o", "hashpower=16,hot_lru_pct=0,lru_maintainer"}),
+            "hot_lru_pct must be > 1 and < 80");
+}
+
+TEST(ConfigTest, BadLruFactorsAreRefusedWithMemcachedsMessage) {
+  for (const char* value : {"0", "0.0", "-1", "-0.5", "abc", "", "0.5x", "nan"}) {
+    EXPECT_EQ(ErrorOf({"-o", std::string("hot_max_factor=") + value}), "hot_max_factor must be > 0")
+        << value;
+    EXPECT_EQ(ErrorOf({"-o", std::string("warm_max_factor=") + value}),
+              "warm_max_factor must be > 0")
+        << value;
+  }
+}
+
+// Checked once all flags are read, as memcached does: the order of the -o flags does not matter.
+TEST(ConfigTest, HotAndWarmTogetherMayNotExceedEightyPercent) {
+  constexpr char kMessage[] = "hot_lru_pct + warm_lru_pct cannot be more than 80% combined";
+  EXPECT_EQ(ErrorOf({"-o", "hot_lru_pct=50,warm_lru_pct=31"}), kMessage);
+  EXPECT_EQ(ErrorOf({"-o", "hot_lru_pct=41"}), kMessage);   // with the default warm 40
+  EXPECT_EQ(ErrorOf({"-o", "warm_lru_pct=61"}), kMessage);  // with the default hot 20
+  EXPECT_EQ(ErrorOf({"-o", "hot_lru_pct=79"}), kMessage);
+  EXPECT_EQ(ErrorOf({"-o", "warm_lru_pct=70", "-o", "hot_lru_pct=11"}), kMessage);
+  // warm 70 alone would be over with the default hot; a later flag brings the sum back to 80.
+  auto parsed = Parse({"-o", "warm_lru_pct=70", "-o", "hot_lru_pct=10"});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->config.storage.hot_lru_pct, 10u);
+  EXPECT_EQ(parsed->config.storage.warm_lru_pct, 70u);
+  EXPECT_TRUE(Parse({"-o", "hot_lru_pct=40,warm_lru_pct=40"}).ok());
+  EXPECT_TRUE(Parse({"-o", "hot_lru_pct=60,warm_lru_pct=20"}).ok());
+}
+
 TEST(ConfigTest, ListenAddressForms) {
   ListenAddress a = ParseListenAddress("notls:127.0.0.1:11300");
   EXPECT_TRUE(a.tls_opt_out);

@@ -40,12 +40,16 @@ void LruMaintainer::Run() {
     for (int id = 1; id <= classes; ++id) {
       next[id] = std::max<int64_t>(next[id] - slept, 0);
       if (next[id] == 0) {
-        if (store_->JuggleLru(id) == 0) {
+        const int rounds = store_->JuggleLru(id);
+        if (rounds == 0) {
           backoff[id] = backoff[id] == 0 ? kMinSleepMicros
                                          : std::min(backoff[id] + backoff[id] / 8, kMaxSleepMicros);
-        } else if (backoff[id] > 0) {
-          backoff[id] /= 2;
-          if (backoff[id] < kMinSleepMicros) backoff[id] = 0;
+        } else {
+          // memcached halves the back-off down to no sleep at all, and then, under a steady
+          // stream of writes, juggles a handful of items per pass as fast as it can loop. We
+          // come back at once only when the juggle stopped at its bound with work left; else
+          // after the minimum sleep, when a millisecond's worth of moves has gathered.
+          backoff[id] = rounds == Store::kJuggleRounds ? 0 : kMinSleepMicros;
         }
         next[id] = backoff[id];
       }

@@ -1,6 +1,7 @@
 // storage::LruMaintainer — memcached's LRU maintainer thread. It juggles each slab class's LRU
-// (Store::JuggleLru): every millisecond while a class has items to move or reclaim, backing off
-// to once a second while it has none, each class on its own schedule.
+// (Store::JuggleLru): every millisecond while a class has items to move or reclaim (at once when
+// a juggle ends at its bound), backing off to once a second while it has none, each class on its
+// own schedule.
 //
 // Usage:
 //   LruMaintainer maintainer(store.get());  // running from here

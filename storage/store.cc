@@ -15,10 +15,10 @@ namespace {
 constexpr size_t kMigrateBucketsPerWrite = 8;
 // How many LRU tail items an allocation inspects for an expired one before evicting.
 constexpr int kTailSearchDepth = 5;
-// memcached's bounds: an allocation moves at most this many items down the segmented LRU before
-// giving up, and one juggle of a class runs at most this many rounds.
+// memcached's bound: an allocation moves at most this many items down the segmented LRU before
+// giving up.
 constexpr int kDirectReclaimAttempts = 10;
-constexpr int kJuggleRounds = 500;
+constexpr int kJuggleRoundsPerLock = 32;
 // Queued LRU bumps per queue before readers make the moves themselves (memcached drops them).
 constexpr size_t kBumpQueueLimit = 1024;
 constexpr int64_t kNoStripe = -1;
@@ -308,13 +308,21 @@ int Store::JuggleLru(int class_id) {
     for (const LruList& list : cls.lru) total_bytes += list.bytes;
   }
   int rounds = 0;
-  for (; rounds < kJuggleRounds; ++rounds) {
-    // The class lock is taken per round so that allocations in the class get their turns.
+  bool more = true;
+  while (more && rounds < kJuggleRounds) {
+    // The class lock is let go every few rounds so that allocations in the class get their
+    // turns; taking it for every round made workers and this thread queue on it.
     absl::MutexLock lock(&cls.mu);
-    int done = PullTailLocked(cls, kLruHot, total_bytes, hot_age, kNoStripe, now);
-    if (done == 0) done = PullTailLocked(cls, kLruWarm, total_bytes, warm_age, kNoStripe, now);
-    done += PullTailLocked(cls, kLruCold, total_bytes, 0, kNoStripe, now);
-    if (done == 0) break;
+    for (int batch = 0; batch < kJuggleRoundsPerLock && rounds < kJuggleRounds; ++batch) {
+      int done = PullTailLocked(cls, kLruHot, total_bytes, hot_age, kNoStripe, now);
+      if (done == 0) done = PullTailLocked(cls, kLruWarm, total_bytes, warm_age, kNoStripe, now);
+      done += PullTailLocked(cls, kLruCold, total_bytes, 0, kNoStripe, now);
+      if (done == 0) {
+        more = false;
+        break;
+      }
+      ++rounds;
+    }
   }
   return rounds;
 }

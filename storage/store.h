@@ -295,7 +295,9 @@ class Store {
   // memcached's lru_maintainer_juggle for one slab class (1..slab_classes().count()): reclaims
   // expired items from the tails and moves items between HOT, WARM and COLD until the segments
   // are within their limits. Returns how many rounds moved or reclaimed something (0 = nothing
-  // to do). Safe to call concurrently with everything else; LruMaintainer calls it.
+  // to do; kJuggleRounds when it stopped at that bound with work left). Safe to call
+  // concurrently with everything else; LruMaintainer calls it.
+  static constexpr int kJuggleRounds = 500;  // memcached's bound
   int JuggleLru(int class_id);
   // Moves the items that reads found active in COLD to WARM (memcached's asynchronous LRU
   // bumps: readers only queue them, so a read never waits for a class lock). Returns how many

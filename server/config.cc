@@ -191,7 +191,8 @@ absl::Status ReadSecret(const std::string& path, std::string* secret) {
   return absl::OkStatus();
 }
 
-// memcached's atof for -o's factors: a number > 0.
+// -o's age factors: a number > 0. memcached reads them with atof, which also takes "0.5x";
+// we refuse what is not a number.
 bool ParsePositiveDouble(std::string_view text, double* out) {
   const std::string s(text);
   char* end = nullptr;

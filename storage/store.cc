@@ -500,7 +500,7 @@ void Store::NoteAccess(Item* it, uint32_t now) {
     return;
   }
   if (it->time != now) it->time = now;
-  // memcached queues this move for its maintainer; taking the class lock here costs no more.
+  // As memcached's do_item_update, the move is made here (a read only queues it: NoteRead).
   if (it->lru == kLruCold && it->has(kItemActive)) {
     absl::MutexLock lock(&cls.mu);
     it->status &= ~kItemActive;

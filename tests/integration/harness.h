@@ -30,7 +30,8 @@ std::vector<std::string> CommandLine(const std::string& binary,
 pid_t Spawn(const std::string& binary, const std::vector<std::string>& args,
             const std::string& stderr_path = "");
 
-// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, read, closed).
+// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, read, closed), never
+// one this process was given before.
 int FreePort();
 
 // Polls `condition` every 10 ms until it holds or `timeout` passes; true if it held.

@@ -14,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "server/text_parser.h"
 
 namespace memtwin::server {
 namespace {
@@ -191,17 +192,6 @@ absl::Status ReadSecret(const std::string& path, std::string* secret) {
   return absl::OkStatus();
 }
 
-// -o's age factors: a number > 0. memcached reads them with atof, which also takes "0.5x";
-// we refuse what is not a number.
-bool ParsePositiveDouble(std::string_view text, double* out) {
-  const std::string s(text);
-  char* end = nullptr;
-  const double d = std::strtod(s.c_str(), &end);
-  if (s.empty() || *end != '\0' || !(d > 0)) return false;
-  *out = d;
-  return true;
-}
-
 absl::Status ParseExtended(std::string_view list, Config* config) {
   while (!list.empty()) {
     const size_t comma = list.find(',');
@@ -229,8 +219,9 @@ absl::Status ParseExtended(std::string_view list, Config* config) {
       (name == "hot_lru_pct" ? config->storage.hot_lru_pct : config->storage.warm_lru_pct) =
           static_cast<uint32_t>(n);
     } else if (name == "hot_max_factor" || name == "warm_max_factor") {
+      // memcached reads them with atof, which also takes "0.5x"; we refuse what is not a number.
       double factor;
-      if (!ParsePositiveDouble(value, &factor)) {
+      if (!text::ParseDouble(value, &factor) || !(factor > 0)) {
         return Invalid(absl::StrCat(std::string(name), " must be > 0"));
       }
       (name == "hot_max_factor" ? config->storage.hot_max_factor

@@ -15,8 +15,11 @@
 // and the length in an int32, truncating larger values (64-bit long), which is kept here.
 #include "server/text_parser.h"
 
+#include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <string>
 
 #include "storage/store.h"
 
@@ -125,6 +128,16 @@ bool ParseUint32(std::string_view token, uint32_t* out) {
 }
 
 bool ParseUint64(std::string_view token, uint64_t* out) { return UnsignedValue(token, out); }
+
+bool ParseDouble(std::string_view token, double* out) {
+  const std::string s(token);
+  char* end = nullptr;
+  errno = 0;
+  const double d = std::strtod(s.c_str(), &end);
+  if (s.empty() || *end != '\0' || errno == ERANGE) return false;
+  *out = d;
+  return true;
+}
 
 bool ParseInt32(std::string_view token, int32_t* out) {
   const CNumber n = ScanNumber(token);

@@ -62,6 +62,8 @@ bool ForEachToken(std::string_view s, Visit&& visit) {
 // sign are accepted (strtoul's rules), trailing white space ends the number, and the result is
 // truncated to the width memcached stores it in (so "4294967297" as an int32 is 1).
 bool ParseUint32(std::string_view token, uint32_t* out);  // safe_strtoul
+// memcached's safe_strtod: strtod's syntax, the whole token.
+bool ParseDouble(std::string_view token, double* out);
 bool ParseInt32(std::string_view token, int32_t* out);    // safe_strtol
 bool ParseUint64(std::string_view token, uint64_t* out);  // safe_strtoull
 
@@ -89,6 +91,7 @@ enum class Command : uint8_t {
   kRefreshCerts,
   kStats,
   kLruCrawler,
+  kLru,
   kMetaGet,         // mg
   kMetaSet,         // ms
   kMetaDelete,      // md
@@ -133,6 +136,7 @@ inline constexpr CommandSpec kCommands[] = {
     {"refresh_certs", Command::kRefreshCerts, 1, kAnyTokens},
     {"stats", Command::kStats, 1, kAnyTokens},
     {"lru_crawler", Command::kLruCrawler, 1, kAnyTokens},
+    {"lru", Command::kLru, 2, kAnyTokens},
     // Meta commands check their own token counts; "me" answers a bare "me" with CLIENT_ERROR.
     {"mg", Command::kMetaGet, 2, kAnyTokens},
     {"ms", Command::kMetaSet, 2, kAnyTokens},

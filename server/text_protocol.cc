@@ -206,6 +206,7 @@ class Runner {
   void CacheDump(const TokenizedLine& t);
   void ResetStats();
   void LruCrawler(const TokenizedLine& t);
+  void Lru(const TokenizedLine& t);
   void Metadump(std::string_view classes);
 
   ServerContext* const context_;
@@ -312,6 +313,9 @@ Runner::Step Runner::Dispatch(const TokenizedLine& t, Command command, std::stri
       break;
     case Command::kLruCrawler:
       LruCrawler(t);
+      break;
+    case Command::kLru:
+      Lru(t);
       break;
     case Command::kMetaGet:
       meta_.Get(t);
@@ -849,12 +853,13 @@ void Runner::SettingsStats() {
   Stat(out_, "flush_enabled", YesNo(c.flush_enabled));
   Stat(out_, "dump_enabled", "yes");  // lru_crawler metadump works
   Stat(out_, "hash_algorithm", "absl");
+  const storage::Store::LruSettings lru = store_->lru_settings();  // "lru" moves them
   Stat(out_, "lru_maintainer_thread", YesNo(c.lru_maintainer));
-  Stat(out_, "lru_segmented", YesNo(o.lru_segmented));
-  Stat(out_, "hot_lru_pct", uint64_t{o.hot_lru_pct});
-  Stat(out_, "warm_lru_pct", uint64_t{o.warm_lru_pct});
-  Stat(out_, "hot_max_factor", absl::StrFormat("%.2f", o.hot_max_factor));
-  Stat(out_, "warm_max_factor", absl::StrFormat("%.2f", o.warm_max_factor));
+  Stat(out_, "lru_segmented", YesNo(lru.segmented));
+  Stat(out_, "hot_lru_pct", uint64_t{lru.hot_lru_pct});
+  Stat(out_, "warm_lru_pct", uint64_t{lru.warm_lru_pct});
+  Stat(out_, "hot_max_factor", absl::StrFormat("%.2f", lru.hot_max_factor));
+  Stat(out_, "warm_max_factor", absl::StrFormat("%.2f", lru.warm_max_factor));
   Stat(out_, "temp_lru", "no");
   Stat(out_, "temporary_ttl", uint64_t{61});
   Stat(out_, "idle_timeout", uint64_t{0});
@@ -983,6 +988,44 @@ void Runner::LruCrawler(const TokenizedLine& t) {
     Reply(out_, false, kOk);
   } else {
     Reply(out_, false, kError);
+  }
+}
+
+// memcached's "lru" command: tune the segmented LRU's shares and age factors, or switch it between
+// flat and segmented while the maintainer runs. memtwin has no TEMP LRU, so "lru temp_ttl" is an
+// ERROR rather than memcached's OK.
+void Runner::Lru(const TokenizedLine& t) {
+  const bool noreply = t.noreply();
+  const std::string_view sub = t.tokens[1];
+  storage::Store::LruSettings settings = store_->lru_settings();
+  if (sub == "tune" && t.count >= 6) {
+    uint32_t hot_pct;
+    uint32_t warm_pct;
+    double hot_factor;
+    double warm_factor;
+    if (!text::ParseUint32(t.tokens[2], &hot_pct) || !text::ParseUint32(t.tokens[3], &warm_pct) ||
+        !text::ParseDouble(t.tokens[4], &hot_factor) ||
+        !text::ParseDouble(t.tokens[5], &warm_factor)) {
+      Reply(out_, noreply, kError);
+    } else if (uint64_t{hot_pct} + warm_pct > 80) {
+      Reply(out_, noreply, "ERROR hot and warm pcts must not exceed 80");
+    } else if (!(hot_factor > 0) || !(warm_factor > 0)) {
+      Reply(out_, noreply, "ERROR hot/warm age factors must be greater than 0");
+    } else {
+      settings.hot_lru_pct = hot_pct;
+      settings.warm_lru_pct = warm_pct;
+      settings.hot_max_factor = hot_factor;
+      settings.warm_max_factor = warm_factor;
+      store_->set_lru_settings(settings);
+      Reply(out_, noreply, kOk);
+    }
+  } else if (sub == "mode" && t.count >= 3 && config_->lru_maintainer &&
+             (t.tokens[2] == "flat" || t.tokens[2] == "segmented")) {
+    settings.segmented = t.tokens[2] == "segmented";
+    store_->set_lru_settings(settings);
+    Reply(out_, noreply, kOk);
+  } else {
+    Reply(out_, noreply, kError);
   }
 }
 

@@ -134,7 +134,28 @@ Store::Store(const StorageOptions& options, Clock* clock, VersionClock* versions
                arena->alignment()),
       table_(arena, options.hash_power_initial),
       class_state_(new ClassState[classes_.count() + 1]),
-      bump_queues_(new BumpQueue[kBumpQueues]) {}
+      bump_queues_(new BumpQueue[kBumpQueues]),
+      lru_segmented_(options.lru_segmented),
+      hot_lru_pct_(options.hot_lru_pct),
+      warm_lru_pct_(options.warm_lru_pct),
+      hot_max_factor_(options.hot_max_factor),
+      warm_max_factor_(options.warm_max_factor) {}
+
+Store::LruSettings Store::lru_settings() const {
+  return LruSettings{.segmented = lru_segmented_.load(std::memory_order_relaxed),
+                     .hot_lru_pct = hot_lru_pct_.load(std::memory_order_relaxed),
+                     .warm_lru_pct = warm_lru_pct_.load(std::memory_order_relaxed),
+                     .hot_max_factor = hot_max_factor_.load(std::memory_order_relaxed),
+                     .warm_max_factor = warm_max_factor_.load(std::memory_order_relaxed)};
+}
+
+void Store::set_lru_settings(const LruSettings& settings) {
+  lru_segmented_.store(settings.segmented, std::memory_order_relaxed);
+  hot_lru_pct_.store(settings.hot_lru_pct, std::memory_order_relaxed);
+  warm_lru_pct_.store(settings.warm_lru_pct, std::memory_order_relaxed);
+  hot_max_factor_.store(settings.hot_max_factor, std::memory_order_relaxed);
+  warm_max_factor_.store(settings.warm_max_factor, std::memory_order_relaxed);
+}
 
 Store::~Store() = default;
 
@@ -149,12 +170,13 @@ Item* Store::Allocate(size_t total_size, int64_t held_stripe) {
   {
     absl::MutexLock lock(&cls.mu);
     // As memcached's do_item_alloc_pull: when COLD's tail offers nothing, a segmented LRU moves
-    // items down from HOT (or WARM) itself rather than wait for the maintainer.
+    // items down from HOT (or WARM) itself rather than wait for the maintainer. (Flat, HOT and
+    // WARM are empty, or draining after "lru mode flat".)
     for (int attempt = 0;; ++attempt) {
       chunk = TakeChunkLocked(id, cls);
       if (chunk != nullptr || EvictFromTailLocked(cls, held_stripe, &chunk)) break;
       const uint32_t now = clock_->Now();
-      if (!options_.lru_segmented || attempt == kDirectReclaimAttempts ||
+      if (attempt == kDirectReclaimAttempts ||
           (PullTailLocked(cls, kLruHot, 0, 0, held_stripe, now) == 0 &&
            PullTailLocked(cls, kLruWarm, 0, 0, held_stripe, now) == 0)) {
         ++cls.outofmemory;
@@ -263,7 +285,7 @@ int Store::PullTailLocked(ClassState& cls, LruSegment segment, uint64_t total_by
     bool keep_looking = false;
     const bool active = it->has(kItemActive);
     if (segment == kLruCold) {
-      if (active && options_.lru_segmented) {
+      if (active && lru_segmented_.load(std::memory_order_relaxed)) {
         it->status &= ~kItemActive;
         RemoveFromLruLocked(it, cls);
         PushLruHeadLocked(it, kLruWarm, cls);
@@ -279,7 +301,8 @@ int Store::PullTailLocked(ClassState& cls, LruSegment segment, uint64_t total_by
       keep_looking = segment == kLruWarm;
       ++done;
     } else {
-      const uint32_t pct = segment == kLruHot ? options_.hot_lru_pct : options_.warm_lru_pct;
+      const uint32_t pct =
+          (segment == kLruHot ? hot_lru_pct_ : warm_lru_pct_).load(std::memory_order_relaxed);
       if (cls.lru[segment].bytes > total_bytes * pct / 100 || now - it->time > max_age) {
         RemoveFromLruLocked(it, cls);
         PushLruHeadLocked(it, kLruCold, cls);
@@ -299,12 +322,13 @@ int Store::JuggleLru(int class_id) {
   uint64_t total_bytes = 0;
   uint32_t hot_age = 0;
   uint32_t warm_age = 0;
-  if (options_.lru_segmented) {
+  // Flat: limits and ages of 0, so whatever is left in HOT and WARM drains into COLD.
+  if (lru_segmented_.load(std::memory_order_relaxed)) {
     absl::MutexLock lock(&cls.mu);
     const ItemRef cold_tail = cls.lru[kLruCold].tail;
     const uint32_t cold_age = cold_tail != kNoItem ? now - arena_->Get(cold_tail)->time : 0;
-    hot_age = static_cast<uint32_t>(cold_age * options_.hot_max_factor);
-    warm_age = static_cast<uint32_t>(cold_age * options_.warm_max_factor);
+    hot_age = static_cast<uint32_t>(cold_age * hot_max_factor_.load(std::memory_order_relaxed));
+    warm_age = static_cast<uint32_t>(cold_age * warm_max_factor_.load(std::memory_order_relaxed));
     for (const LruList& list : cls.lru) total_bytes += list.bytes;
   }
   int rounds = 0;
@@ -361,7 +385,7 @@ void Store::Link(uint64_t hash, Item* it) {
 
 void Store::LinkLruLocked(Item* it, ClassState& cls) {
   // Tombstones are never read: they start where eviction looks first.
-  const bool hot = options_.lru_segmented && !it->has(kItemTombstone);
+  const bool hot = lru_segmented_.load(std::memory_order_relaxed) && !it->has(kItemTombstone);
   PushLruHeadLocked(it, hot ? kLruHot : kLruCold, cls);
   cls.mem_requested += it->total_size();
   if (it->has(kItemTombstone)) {
@@ -444,7 +468,7 @@ void Store::RemoveFromLruLocked(Item* it, ClassState& cls) {
 void Store::NoteRead(Item* it, uint64_t hash, uint32_t now) {
   // Marks are written only when they change: hot keys read from several cores stay in shared
   // cache lines.
-  if (!options_.lru_segmented) {
+  if (!lru_segmented_.load(std::memory_order_relaxed)) {
     if (!it->has(kItemFetched)) it->status |= kItemFetched;
     NoteAccess(it, now);
     return;
@@ -491,7 +515,7 @@ size_t Store::ProcessLruBumps() {
 
 void Store::NoteAccess(Item* it, uint32_t now) {
   ClassState& cls = class_state_[it->class_id];
-  if (!options_.lru_segmented) {
+  if (!lru_segmented_.load(std::memory_order_relaxed)) {
     if (now - it->time < options_.lru_bump_interval_seconds) return;
     absl::MutexLock lock(&cls.mu);
     it->time = now;

@@ -319,6 +319,19 @@ class Store {
   // flush the peer missed while the pair was apart.
   std::vector<Mutation> FlushState() const;
 
+  // The segmented LRU's settings, which memcached's "lru tune" and "lru mode" change at run
+  // time (StorageOptions gives the initial ones). Turning segmentation off leaves items in HOT
+  // and WARM until JuggleLru drains them into COLD. Validating the values is the caller's job.
+  struct LruSettings {
+    bool segmented;
+    uint32_t hot_lru_pct;
+    uint32_t warm_lru_pct;
+    double hot_max_factor;
+    double warm_max_factor;
+  };
+  LruSettings lru_settings() const;
+  void set_lru_settings(const LruSettings& settings);
+
   const SlabClasses& slab_classes() const { return classes_; }
   uint32_t Now() const { return clock_->Now(); }
   size_t item_size_max() const { return options_.item_size_max; }
@@ -462,6 +475,13 @@ class Store {
   };
   static constexpr size_t kBumpQueues = 16;
   std::unique_ptr<BumpQueue[]> bump_queues_;
+
+  // LruSettings, read without a lock on every read and juggle.
+  std::atomic<bool> lru_segmented_;
+  std::atomic<uint32_t> hot_lru_pct_;
+  std::atomic<uint32_t> warm_lru_pct_;
+  std::atomic<double> hot_max_factor_;
+  std::atomic<double> warm_max_factor_;
 
   std::atomic<uint64_t> apply_applied_{0};
   std::atomic<uint64_t> apply_skipped_{0};

@@ -1139,6 +1139,47 @@ TEST(TextProtocolTest, StatsItemsAndSlabs) {
                 "END\r\n");
 }
 
+TEST(TextProtocolTest, LruTuneAndModeAnswerAsMemcached) {
+  Server s;
+  // checked against memcached 1.6.18 byte for byte, except "lru temp_ttl" (memcached: OK; memtwin
+  // has no TEMP LRU and says ERROR)
+  EXPECT_EQ(s.Send("lru\r\n"), "ERROR\r\n");
+  EXPECT_EQ(s.Send("lru tune\r\n"), "ERROR\r\n");
+  EXPECT_EQ(s.Send("lru tune 50 40 0.1 2\r\n"), "ERROR hot and warm pcts must not exceed 80\r\n");
+  EXPECT_EQ(s.Send("lru tune 10 20 0 2\r\n"),
+            "ERROR hot/warm age factors must be greater than 0\r\n");
+  EXPECT_EQ(s.Send("lru tune 10 20 -1 2\r\n"),
+            "ERROR hot/warm age factors must be greater than 0\r\n");
+  EXPECT_EQ(s.Send("lru tune 10 20 x 2\r\n"), "ERROR\r\n");
+  EXPECT_EQ(s.Send("lru tune -5 20 0.1 2\r\n"), "ERROR\r\n");
+  EXPECT_EQ(s.Send("lru tune 10 20 0.1\r\n"), "ERROR\r\n");
+  EXPECT_EQ(s.Send("lru mode other\r\n"), "ERROR\r\n");
+  EXPECT_EQ(s.Send("lru foo\r\n"), "ERROR\r\n");
+  EXPECT_EQ(s.Send("lru temp_ttl 10\r\n"), "ERROR\r\n");
+  EXPECT_EQ(s.Send("lru tune 10 20 0.125 1.005 noreply\r\nmn\r\n"), "MN\r\n");
+  EXPECT_EQ(s.Send("lru mode flat\r\n"), "OK\r\n");
+  const std::string settings = s.Send("stats settings\r\n");
+  for (const char* line :
+       {"STAT lru_segmented no\r\n", "STAT hot_lru_pct 10\r\n", "STAT warm_lru_pct 20\r\n",
+        "STAT hot_max_factor 0.12\r\n", "STAT warm_max_factor 1.00\r\n"}) {
+    EXPECT_THAT(settings, HasSubstr(line));
+  }
+  EXPECT_FALSE(s.store().lru_settings().segmented);
+  EXPECT_EQ(s.Send("lru mode segmented\r\n"), "OK\r\n");
+  EXPECT_TRUE(s.store().lru_settings().segmented);
+}
+
+TEST(TextProtocolTest, LruModeNeedsTheMaintainer) {
+  Config config;
+  config.lru_maintainer = false;
+  config.storage.lru_segmented = false;
+  Server s(config);
+  // checked against memcached 1.6.18 -o no_lru_maintainer; tune still works there
+  EXPECT_EQ(s.Send("lru mode segmented\r\n"), "ERROR\r\n");
+  EXPECT_EQ(s.Send("lru tune 10 20 0.1 2\r\n"), "OK\r\n");
+  EXPECT_FALSE(s.store().lru_settings().segmented);
+}
+
 TEST(TextProtocolTest, StatsItemsOfTheSegmentedLru) {
   Server s;
   s.Send("set a 0 0 1\r\nv\r\nset b 0 0 1\r\nv\r\n");

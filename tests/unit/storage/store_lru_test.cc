@@ -573,6 +573,51 @@ TEST_F(StoreSegmentedLruTest, WithoutEvictionFullStoreRefusesWritesAndKeepsItems
   for (size_t i = 0; i < capacity_; ++i) EXPECT_TRUE(HasOriginalValue(i)) << i;
 }
 
+TEST_F(StoreSegmentedLruTest, SwitchedToFlatTheJuggleDrainsHotAndWarmIntoCold) {
+  MakeSegmented();
+  FillIntoCold();
+  ReadTwice(0);
+  ASSERT_EQ(store_->ProcessLruBumps(), 1u);
+  ASSERT_EQ(store_->Delete(Key(1)), DeleteResult::kDeleted);
+  ASSERT_EQ(Put(*store_, Key(1), Value(1)), StoreResult::kStored);
+  ASSERT_EQ(Class().number_warm, 1u);
+  ASSERT_EQ(Class().number_hot, 1u);
+  Store::LruSettings flat = store_->lru_settings();
+  flat.segmented = false;
+  store_->set_lru_settings(flat);
+  JuggleUntilDone();
+  EXPECT_EQ(Class().number_hot, 0u);
+  EXPECT_EQ(Class().number_warm, 0u);
+  EXPECT_EQ(Class().number_cold, capacity_);
+  // New items go straight to COLD, and a full class evicts from there.
+  ASSERT_EQ(Put(*store_, Key(capacity_), Value(capacity_)), StoreResult::kStored);
+  EXPECT_EQ(Class().number_hot, 0u);
+  EXPECT_EQ(Class().evicted, 1u);
+}
+
+TEST_F(StoreSegmentedLruTest, SwitchedToFlatAFullClassStillEvictsBeforeTheJuggle) {
+  MakeSegmented();
+  Fill();  // all in HOT
+  Store::LruSettings flat = store_->lru_settings();
+  flat.segmented = false;
+  store_->set_lru_settings(flat);
+  // COLD is empty and nothing has drained HOT yet: the allocation moves HOT's tail down itself.
+  ASSERT_EQ(Put(*store_, Key(capacity_), Value(capacity_)), StoreResult::kStored);
+  EXPECT_EQ(Class().evicted, 1u);
+  EXPECT_EQ(Class().outofmemory, 0u);
+}
+
+TEST_F(StoreSegmentedLruTest, TunedSharesApplyToTheNextJuggle) {
+  MakeSegmented();
+  Fill();
+  Store::LruSettings tuned = store_->lru_settings();
+  tuned.hot_lru_pct = 50;
+  store_->set_lru_settings(tuned);
+  JuggleUntilDone();  // same second: only the size limit applies
+  const size_t item_size = Item::TotalSize(Key(0).size(), value_len_);
+  EXPECT_EQ(Class().number_hot, capacity_ * item_size * 50 / 100 / item_size);
+}
+
 TEST_F(StoreSegmentedLruTest, MaintainerThreadJugglesAndProcessesBumpsUntilDestroyed) {
   MakeSegmented();
   Fill();

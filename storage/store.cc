@@ -332,20 +332,16 @@ int Store::JuggleLru(int class_id) {
     for (const LruList& list : cls.lru) total_bytes += list.bytes;
   }
   int rounds = 0;
-  bool more = true;
-  while (more && rounds < kJuggleRounds) {
+  while (rounds < kJuggleRounds) {
     // The class lock is let go every few rounds so that allocations in the class get their
     // turns; taking it for every round made workers and this thread queue on it.
     absl::MutexLock lock(&cls.mu);
-    for (int batch = 0; batch < kJuggleRoundsPerLock && rounds < kJuggleRounds; ++batch) {
+    for (const int end = std::min(rounds + kJuggleRoundsPerLock, kJuggleRounds); rounds < end;
+         ++rounds) {
       int done = PullTailLocked(cls, kLruHot, total_bytes, hot_age, kNoStripe, now);
       if (done == 0) done = PullTailLocked(cls, kLruWarm, total_bytes, warm_age, kNoStripe, now);
       done += PullTailLocked(cls, kLruCold, total_bytes, 0, kNoStripe, now);
-      if (done == 0) {
-        more = false;
-        break;
-      }
-      ++rounds;
+      if (done == 0) return rounds;
     }
   }
   return rounds;

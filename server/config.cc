@@ -226,6 +226,12 @@ absl::Status ParseExtended(std::string_view list, Config* config) {
       }
       (name == "hot_max_factor" ? config->storage.hot_max_factor
                                 : config->storage.warm_max_factor) = factor;
+    } else if (name == "worker_slice_us") {
+      int64_t n;
+      if (!ParseInt(value, &n) || (n != 0 && (n < 100 || n > 100000))) {
+        return Invalid("worker_slice_us must be 0 (the kernel's default) or from 100 to 100000");
+      }
+      config->worker_slice_us = static_cast<int>(n);
     } else if (name == "ssl_chain_cert") {
       config->tls.chain_cert = std::string(value);
     } else if (name == "ssl_key") {

@@ -58,8 +58,11 @@ struct Config {
   BindingProtocol protocol = BindingProtocol::kAuto;  // -B
   storage::StorageOptions storage;                    // -m -M -f -n -I -L, -o hashpower, LRU
   bool lru_maintainer = true;                         // -o no_lru_maintainer turns off
-  TlsOptions tls;                                     // -Z, -o ssl_*
-  PeerTlsOptions peer_tls;                            // --repl-tls*
+  // -o worker_slice_us: the scheduler time slice each worker thread asks for (0: the kernel's
+  // default). See Worker::Start.
+  int worker_slice_us = 100;
+  TlsOptions tls;           // -Z, -o ssl_*
+  PeerTlsOptions peer_tls;  // --repl-tls*
   // -X (listen_port; 0 = off), -x (peer_host/peer_port), --repl-log-size, --repl-heartbeat,
   // --repl-timeout, --repl-sync-timeout, --repl-tls-name, --repl-secret-file (read at parse
   // time, before privileges are dropped, so the file may be readable by root only)

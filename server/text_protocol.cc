@@ -886,6 +886,8 @@ void Runner::SettingsStats() {
   Stat(out_, "ssl_min_version", c.tls.min_version);
   Stat(out_, "num_napi_ids", "(null)");
   Stat(out_, "memory_file", "(null)");
+  // memtwin's own settings, after all of memcached's.
+  Stat(out_, "worker_slice_us", Format(buf, "%d", c.worker_slice_us));
 }
 
 // memcached's item_stats: one group per class that holds items; the segmented LRU's lines while

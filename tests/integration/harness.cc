@@ -1,6 +1,7 @@
 #include "tests/integration/harness.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -14,6 +15,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -129,6 +131,21 @@ int ListenLoopback(int* port) {
   }
   *port = ntohs(addr.sin_port);
   return fd;
+}
+
+std::vector<std::pair<pid_t, std::string>> ThreadsOf(pid_t pid) {
+  std::vector<std::pair<pid_t, std::string>> threads;
+  const std::string dir = "/proc/" + std::to_string(pid) + "/task";
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return threads;
+  while (const dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    std::ifstream comm(dir + "/" + e->d_name + "/comm");
+    std::string name;
+    if (std::getline(comm, name)) threads.emplace_back(std::atoi(e->d_name), name);
+  }
+  closedir(d);
+  return threads;
 }
 
 StatMap ParseStats(const std::string& reply) {

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace memtwin::testing {
@@ -44,6 +45,9 @@ int ConnectLoopback(int port);
 // A TCP socket listening on 127.0.0.1 at an ephemeral port (backlog 16), or -1; *port gets the
 // port. For in-test relays that stand between two nodes.
 int ListenLoopback(int* port);
+
+// The threads of process `pid` as (tid, name from /proc/<pid>/task/<tid>/comm).
+std::vector<std::pair<pid_t, std::string>> ThreadsOf(pid_t pid);
 
 // A "stats" reply as name → value.
 using StatMap = std::map<std::string, std::string>;

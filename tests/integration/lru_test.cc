@@ -2,14 +2,12 @@
 // its "stats items" and "stats settings" lines against Debian's memcached 1.6.18 with the same
 // options, the maintainer moving items between the segments, and scan resistance (a hot set read
 // while a scan several times the memory goes by stays cached) next to memcached's own result.
-#include <dirent.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <iterator>
 #include <memory>
@@ -73,25 +71,9 @@ std::string BusiestClassPrefix(const StatMap& items) {
   return prefix;
 }
 
-// The names of the threads of process `pid` (/proc/<pid>/task/*/comm).
-std::vector<std::string> ThreadNames(pid_t pid) {
-  std::vector<std::string> names;
-  const std::string dir = "/proc/" + std::to_string(pid) + "/task";
-  DIR* d = opendir(dir.c_str());
-  if (d == nullptr) return names;
-  while (const dirent* e = readdir(d)) {
-    if (e->d_name[0] == '.') continue;
-    std::ifstream comm(dir + "/" + e->d_name + "/comm");
-    std::string name;
-    if (std::getline(comm, name)) names.push_back(name);
-  }
-  closedir(d);
-  return names;
-}
-
 bool HasThread(pid_t pid, const std::string& name) {
-  for (const std::string& n : ThreadNames(pid)) {
-    if (n == name) return true;
+  for (const auto& [tid, thread_name] : ThreadsOf(pid)) {
+    if (thread_name == name) return true;
   }
   return false;
 }

@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <fstream>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -198,6 +200,94 @@ std::string MaskCas(const std::string& reply) {
     pos = eol;
   }
   return out;
+}
+
+// The kernel's sched_attr up to SCHED_ATTR_SIZE_VER0, as server/worker.cc declares it.
+struct SchedAttr {
+  uint32_t size;
+  uint32_t sched_policy;
+  uint64_t sched_flags;
+  int32_t sched_nice;
+  uint32_t sched_priority;
+  uint64_t sched_runtime;
+  uint64_t sched_deadline;
+  uint64_t sched_period;
+};
+
+// The time slice thread `tid` runs with, in ns, as sched_getattr reports it (0 if it cannot).
+uint64_t SchedSliceOf(pid_t tid) {
+  SchedAttr attr{};
+  if (syscall(SYS_sched_getattr, tid, &attr, sizeof(attr), 0) != 0) return 0;
+  return attr.sched_runtime;
+}
+
+// Whether this kernel keeps a slice a fair-class thread asks for (EEVDF custom slices, Linux
+// 6.12); asked from a throwaway thread so the test's own threads keep theirs.
+bool KernelHonoursSliceRequests() {
+  bool honoured = false;
+  std::thread([&] {
+    SchedAttr attr{};
+    if (syscall(SYS_sched_getattr, 0, &attr, sizeof(attr), 0) != 0) return;
+    attr.size = sizeof(attr);
+    attr.sched_flags = 0;
+    attr.sched_runtime = 250'000;
+    if (syscall(SYS_sched_setattr, 0, &attr, 0) != 0) return;
+    honoured = SchedSliceOf(static_cast<pid_t>(syscall(SYS_gettid))) == 250'000;
+  }).join();
+  return honoured;
+}
+
+// The slices of a server's threads named "worker", and of its main thread (the listener).
+struct ServerSlices {
+  std::vector<uint64_t> workers;
+  uint64_t main_thread = 0;
+};
+ServerSlices SlicesOf(const ServerProcess& server) {
+  ServerSlices slices;
+  for (const auto& [tid, name] : ThreadsOf(server.pid())) {
+    if (name == "worker") slices.workers.push_back(SchedSliceOf(tid));
+    if (tid == server.pid()) slices.main_thread = SchedSliceOf(tid);
+  }
+  return slices;
+}
+
+// Workers ask for a short scheduler slice (-o worker_slice_us, 100 µs by default) so a worker
+// woken by a request preempts a CPU-bound neighbour sooner; the listener keeps the default.
+TEST(ServerTest, WorkerThreadsRunWithTheConfiguredSchedulerSlice) {
+  if (!KernelHonoursSliceRequests()) {
+    GTEST_SKIP() << "this kernel ignores sched_runtime for SCHED_OTHER threads (custom slices "
+                    "need Linux 6.12), so the workers' slices cannot be observed";
+  }
+  // Each worker asks as its thread starts, which may be just after the port opens.
+  const auto workers_settle_on = [](const ServerProcess& server, size_t count,
+                                    std::function<uint64_t(const ServerSlices&)> expected) {
+    ServerSlices slices;
+    WaitFor(
+        [&] {
+          slices = SlicesOf(server);
+          return slices.workers == std::vector<uint64_t>(count, expected(slices));
+        },
+        std::chrono::seconds(5));
+    return slices;
+  };
+  auto by_default = StartMemtwin({"-t", "3"});
+  ASSERT_NE(by_default, nullptr);
+  ServerSlices slices =
+      workers_settle_on(*by_default, 3, [](const ServerSlices&) { return 100'000; });
+  EXPECT_EQ(slices.workers, std::vector<uint64_t>(3, 100'000));
+  EXPECT_NE(slices.main_thread, 100'000u);
+
+  auto chosen = StartMemtwin({"-t", "2", "-o", "worker_slice_us=2500"});
+  ASSERT_NE(chosen, nullptr);
+  slices = workers_settle_on(*chosen, 2, [](const ServerSlices&) { return 2'500'000; });
+  EXPECT_EQ(slices.workers, std::vector<uint64_t>(2, 2'500'000));
+
+  // 0: the workers keep whatever the kernel gives every thread, as the listener does.
+  auto kernel_default = StartMemtwin({"-t", "2", "-o", "worker_slice_us=0"});
+  ASSERT_NE(kernel_default, nullptr);
+  slices =
+      workers_settle_on(*kernel_default, 2, [](const ServerSlices& s) { return s.main_thread; });
+  EXPECT_EQ(slices.workers, std::vector<uint64_t>(2, slices.main_thread));
 }
 
 // Sends `script` followed by "version" and returns everything before the version reply.

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -174,6 +175,23 @@ TEST(ConfigTest, BadLruFactorsAreRefusedWithMemcachedsMessage) {
         << value;
     EXPECT_EQ(ErrorOf({"-o", std::string("warm_max_factor=") + value}),
               "warm_max_factor must be > 0")
+        << value;
+  }
+}
+
+TEST(ConfigTest, WorkerSliceDefaultsToTheKernelsShortestAndTakesItsRange) {
+  auto parsed = Parse({});
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->config.worker_slice_us, 100);
+  for (const auto& [value, expected] :
+       std::vector<std::pair<std::string, int>>{{"0", 0}, {"100", 100}, {"100000", 100000}}) {
+    parsed = Parse({"-o", "worker_slice_us=" + value});
+    ASSERT_TRUE(parsed.ok()) << value;
+    EXPECT_EQ(parsed->config.worker_slice_us, expected);
+  }
+  for (const char* value : {"99", "1", "100001", "-100", "", "abc", "200us"}) {
+    EXPECT_EQ(ErrorOf({"-o", std::string("worker_slice_us=") + value}),
+              "worker_slice_us must be 0 (the kernel's default) or from 100 to 100000")
         << value;
   }
 }

@@ -59,8 +59,8 @@ struct Config {
   storage::StorageOptions storage;                    // -m -M -f -n -I -L, -o hashpower, LRU
   bool lru_maintainer = true;                         // -o no_lru_maintainer turns off
   // -o worker_slice_us: the scheduler time slice each worker thread asks for (0: the kernel's
-  // default). See Worker::Start.
-  int worker_slice_us = 100;
+  // default). See server/scheduler_slice.h.
+  int worker_slice_us = 0;
   TlsOptions tls;           // -Z, -o ssl_*
   PeerTlsOptions peer_tls;  // --repl-tls*
   // -X (listen_port; 0 = off), -x (peer_host/peer_port), --repl-log-size, --repl-heartbeat,

@@ -3,62 +3,19 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
-#include <sched.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdint>
 #include <cstdio>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "server/connection.h"
+#include "server/scheduler_slice.h"
 #include "server/tls.h"
 
 namespace memtwin::server {
-namespace {
-
-// Asks the scheduler for a `slice_us` time slice on the calling thread (sched_setattr's
-// sched_runtime for a fair-class thread). Linux 6.12's EEVDF lets a waking thread with a shorter
-// slice than the running one take the CPU at once, instead of waiting for the running thread's
-// slice (a few ms) to end; a worker woken by a request is exactly that thread. The CPU share
-// does not change: EEVDF still divides time by weight. Older kernels accept the request and
-// ignore it.
-//
-// glibc 2.36 has no sched_setattr; this is the kernel's struct sched_attr up to its first
-// version's end (SCHED_ATTR_SIZE_VER0), as the sched_setattr(2) manual tells callers to declare.
-struct KernelSchedAttr {
-  uint32_t size;
-  uint32_t sched_policy;
-  uint64_t sched_flags;
-  int32_t sched_nice;
-  uint32_t sched_priority;
-  uint64_t sched_runtime;
-  uint64_t sched_deadline;
-  uint64_t sched_period;
-};
-constexpr uint64_t kSchedFlagResetOnFork = 0x01;
-enum class SliceRequest { kGranted, kIgnoredByKernel, kNotFairPolicy, kFailed };
-SliceRequest RequestSchedulerSlice(int slice_us) {
-  KernelSchedAttr attr;
-  std::memset(&attr, 0, sizeof(attr));
-  if (syscall(SYS_sched_getattr, 0, &attr, sizeof(attr), 0) != 0) return SliceRequest::kFailed;
-  // A real-time or idle policy chosen by the operator (chrt) is left alone.
-  if (attr.sched_policy != SCHED_OTHER && attr.sched_policy != SCHED_BATCH) {
-    return SliceRequest::kNotFairPolicy;
-  }
-  const uint64_t slice_ns = static_cast<uint64_t>(slice_us) * 1000;
-  attr.size = sizeof(attr);
-  attr.sched_flags &= kSchedFlagResetOnFork;  // the nice value and reset-on-fork stay as set
-  attr.sched_runtime = slice_ns;
-  if (syscall(SYS_sched_setattr, 0, &attr, 0) != 0) return SliceRequest::kFailed;
-  if (syscall(SYS_sched_getattr, 0, &attr, sizeof(attr), 0) != 0) return SliceRequest::kFailed;
-  return attr.sched_runtime == slice_ns ? SliceRequest::kGranted : SliceRequest::kIgnoredByKernel;
-}
-
-}  // namespace
 
 Worker::Worker(ServerContext* context, ClientTls* tls) : context_(context), tls_(tls) {}
 
@@ -78,6 +35,7 @@ absl::Status Worker::Start() {
   event_add(wake_, nullptr);
   thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "worker");
+    // -o worker_slice_us: a worker woken by a request takes a CPU from a busier thread at once.
     const int slice_us = context_->config->worker_slice_us;
     if (slice_us > 0) {
       const SliceRequest result = RequestSchedulerSlice(slice_us);

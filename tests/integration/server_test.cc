@@ -4,7 +4,6 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,6 +18,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "server/scheduler_slice.h"
 #include "storage/item.h"
 #include "tests/integration/harness.h"
 
@@ -202,37 +202,12 @@ std::string MaskCas(const std::string& reply) {
   return out;
 }
 
-// The kernel's sched_attr up to SCHED_ATTR_SIZE_VER0, as server/worker.cc declares it.
-struct SchedAttr {
-  uint32_t size;
-  uint32_t sched_policy;
-  uint64_t sched_flags;
-  int32_t sched_nice;
-  uint32_t sched_priority;
-  uint64_t sched_runtime;
-  uint64_t sched_deadline;
-  uint64_t sched_period;
-};
-
-// The time slice thread `tid` runs with, in ns, as sched_getattr reports it (0 if it cannot).
-uint64_t SchedSliceOf(pid_t tid) {
-  SchedAttr attr{};
-  if (syscall(SYS_sched_getattr, tid, &attr, sizeof(attr), 0) != 0) return 0;
-  return attr.sched_runtime;
-}
-
-// Whether this kernel keeps a slice a fair-class thread asks for (EEVDF custom slices, Linux
-// 6.12); asked from a throwaway thread so the test's own threads keep theirs.
+// Whether this kernel keeps a slice a thread asks for (EEVDF custom slices, Linux 6.12); asked
+// from a throwaway thread so the test's own threads keep theirs.
 bool KernelHonoursSliceRequests() {
   bool honoured = false;
   std::thread([&] {
-    SchedAttr attr{};
-    if (syscall(SYS_sched_getattr, 0, &attr, sizeof(attr), 0) != 0) return;
-    attr.size = sizeof(attr);
-    attr.sched_flags = 0;
-    attr.sched_runtime = 250'000;
-    if (syscall(SYS_sched_setattr, 0, &attr, 0) != 0) return;
-    honoured = SchedSliceOf(static_cast<pid_t>(syscall(SYS_gettid))) == 250'000;
+    honoured = server::RequestSchedulerSlice(250) == server::SliceRequest::kGranted;
   }).join();
   return honoured;
 }
@@ -245,14 +220,14 @@ struct ServerSlices {
 ServerSlices SlicesOf(const ServerProcess& server) {
   ServerSlices slices;
   for (const auto& [tid, name] : ThreadsOf(server.pid())) {
-    if (name == "worker") slices.workers.push_back(SchedSliceOf(tid));
-    if (tid == server.pid()) slices.main_thread = SchedSliceOf(tid);
+    if (name == "worker") slices.workers.push_back(server::SchedulerSliceNs(tid));
+    if (tid == server.pid()) slices.main_thread = server::SchedulerSliceNs(tid);
   }
   return slices;
 }
 
-// Workers ask for a short scheduler slice (-o worker_slice_us, 100 µs by default) so a worker
-// woken by a request preempts a CPU-bound neighbour sooner; the listener keeps the default.
+// -o worker_slice_us=N: every worker asks for an N µs scheduler slice; the listener, and the
+// workers by default, keep the kernel's.
 TEST(ServerTest, WorkerThreadsRunWithTheConfiguredSchedulerSlice) {
   if (!KernelHonoursSliceRequests()) {
     GTEST_SKIP() << "this kernel ignores sched_runtime for SCHED_OTHER threads (custom slices "
@@ -270,24 +245,27 @@ TEST(ServerTest, WorkerThreadsRunWithTheConfiguredSchedulerSlice) {
         std::chrono::seconds(5));
     return slices;
   };
-  auto by_default = StartMemtwin({"-t", "3"});
-  ASSERT_NE(by_default, nullptr);
+  auto short_slice = StartMemtwin({"-t", "3", "-o", "worker_slice_us=100"});
+  ASSERT_NE(short_slice, nullptr);
   ServerSlices slices =
-      workers_settle_on(*by_default, 3, [](const ServerSlices&) { return 100'000; });
+      workers_settle_on(*short_slice, 3, [](const ServerSlices&) { return 100'000; });
   EXPECT_EQ(slices.workers, std::vector<uint64_t>(3, 100'000));
   EXPECT_NE(slices.main_thread, 100'000u);
 
-  auto chosen = StartMemtwin({"-t", "2", "-o", "worker_slice_us=2500"});
-  ASSERT_NE(chosen, nullptr);
-  slices = workers_settle_on(*chosen, 2, [](const ServerSlices&) { return 2'500'000; });
+  auto long_slice = StartMemtwin({"-t", "2", "-o", "worker_slice_us=2500"});
+  ASSERT_NE(long_slice, nullptr);
+  slices = workers_settle_on(*long_slice, 2, [](const ServerSlices&) { return 2'500'000; });
   EXPECT_EQ(slices.workers, std::vector<uint64_t>(2, 2'500'000));
 
-  // 0: the workers keep whatever the kernel gives every thread, as the listener does.
-  auto kernel_default = StartMemtwin({"-t", "2", "-o", "worker_slice_us=0"});
-  ASSERT_NE(kernel_default, nullptr);
-  slices =
-      workers_settle_on(*kernel_default, 2, [](const ServerSlices& s) { return s.main_thread; });
-  EXPECT_EQ(slices.workers, std::vector<uint64_t>(2, slices.main_thread));
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"-t", "2"}, {"-t", "2", "-o", "worker_slice_us=0"}}) {
+    auto kernel_default = StartMemtwin(args);
+    ASSERT_NE(kernel_default, nullptr);
+    slices =
+        workers_settle_on(*kernel_default, 2, [](const ServerSlices& s) { return s.main_thread; });
+    EXPECT_EQ(slices.workers, std::vector<uint64_t>(2, slices.main_thread)) << args.back();
+    EXPECT_NE(slices.main_thread, 0u);
+  }
 }
 
 // Sends `script` followed by "version" and returns everything before the version reply.

@@ -179,10 +179,10 @@ TEST(ConfigTest, BadLruFactorsAreRefusedWithMemcachedsMessage) {
   }
 }
 
-TEST(ConfigTest, WorkerSliceDefaultsToTheKernelsShortestAndTakesItsRange) {
+TEST(ConfigTest, WorkerSliceDefaultsToTheKernelsAndTakesItsRange) {
   auto parsed = Parse({});
   ASSERT_TRUE(parsed.ok());
-  EXPECT_EQ(parsed->config.worker_slice_us, 100);
+  EXPECT_EQ(parsed->config.worker_slice_us, 0);
   for (const auto& [value, expected] :
        std::vector<std::pair<std::string, int>>{{"0", 0}, {"100", 100}, {"100000", 100000}}) {
     parsed = Parse({"-o", "worker_slice_us=" + value});

@@ -2,11 +2,14 @@
 # Runs the same workloads against memtwin and Debian's memcached 1.6.18 (same -t and -m),
 # alternating servers for each round, and prints a table of ratios (memtwin / memcached) of the
 # medians over the rounds. Also reports RSS with 5,000 idle connections.
+# Each round runs the two servers back to back, so the ratio within a round is the comparison least
+# moved by a noisy host; the table also gives the median and range of those per-round ratios and
+# in how many rounds memtwin had the lower p99.
 # Usage: tools/bench/compare.sh [seconds] [rounds]
 # THREADS (-t) defaults to one less than the CPUs, leaving one for the load generator (a single
 # thread): when the server's workers and the load generator share CPUs, the closed-loop p99 is
 # mostly how the kernel scheduler interleaves them (see the README). THREADS=2 on a 2-CPU host
-# measures exactly that.
+# measures exactly that. MEMTWIN_ARGS adds flags to memtwin only (e.g. "-o worker_slice_us=100").
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION="${1:-5}"
@@ -27,9 +30,13 @@ user_args=()
 source tools/lib/ports.sh
 
 SERVER_PID=""
+read -r -a memtwin_args <<<"${MEMTWIN_ARGS:-}"
 start_server() {  # $1 = binary; sets PORT and SERVER_PID
   PORT=$(free_port)
-  "$1" -p "$PORT" -U 0 -l 127.0.0.1 -t "$THREADS" -m "$MEMORY" -c 10000 "${user_args[@]}" &
+  local extra=()
+  [[ "$1" == "$MEMTWIN" ]] && extra=("${memtwin_args[@]}")
+  "$1" -p "$PORT" -U 0 -l 127.0.0.1 -t "$THREADS" -m "$MEMORY" -c 10000 "${user_args[@]}" \
+    ${extra[@]+"${extra[@]}"} &
   SERVER_PID=$!
   wait_port "$PORT" || { echo "server $1 did not start" >&2; exit 1; }
 }
@@ -66,6 +73,12 @@ run_one() {  # $1 = name (memtwin|memcached), $2 = binary, $3 = workload
 }
 median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : int((v[NR/2]+v[NR/2+1])/2)}'; }
 spread() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk 'NR==1{lo=$1} {hi=$1} END {print lo "-" hi}'; }
+# Round by round: $1 / $2 (two space-separated lists in round order), one ratio per line.
+paired_ratios() { paste <(tr ' ' '\n' <<<"$1" | grep .) <(tr ' ' '\n' <<<"$2" | grep .) | awk '{printf "%.3f\n", $1/$2}'; }
+# "median (low-high)" of per-round ratios read from stdin.
+ratio_summary() { sort -n | awk '{v[NR]=$1} END {m=(NR%2)?v[(NR+1)/2]:(v[NR/2]+v[NR/2+1])/2; printf "%.2fx (%.2f-%.2f)", m, v[1], v[NR]}'; }
+# In how many rounds memtwin's p99 ($1) was below memcached's ($2).
+lower_in() { paste <(tr ' ' '\n' <<<"$1" | grep .) <(tr ' ' '\n' <<<"$2" | grep .) | awk '$1<$2{n++} END {printf "%d/%d", n, NR}'; }
 
 for round in $(seq "$ROUNDS"); do
   for w in "${ORDER[@]}"; do
@@ -77,14 +90,16 @@ for round in $(seq "$ROUNDS"); do
   done
 done
 
-echo "workload | memtwin ops/s | memcached ops/s | ratio | memtwin p99 us | memcached p99 us | p99 ranges over rounds"
-echo "---|---|---|---|---|---|---"
+echo "workload | memtwin ops/s | memcached ops/s | ratio | per-round ratio, median (range) | memtwin p99 us | memcached p99 us | p99 ranges over rounds | rounds with memtwin's p99 lower"
+echo "---|---|---|---|---|---|---|---|---"
 for w in "${ORDER[@]}"; do
   a=$(median "${ALL_OPS["memtwin|$w"]}"); b=$(median "${ALL_OPS["memcached|$w"]}")
-  printf "%s | %s | %s | %.2fx | %s | %s | %s vs %s\n" "$w" "$a" "$b" \
+  printf "%s | %s | %s | %.2fx | %s | %s | %s | %s vs %s | %s\n" "$w" "$a" "$b" \
     "$(awk -v a="$a" -v b="$b" 'BEGIN{print a/b}')" \
+    "$(paired_ratios "${ALL_OPS["memtwin|$w"]}" "${ALL_OPS["memcached|$w"]}" | ratio_summary)" \
     "$(median "${ALL_P99["memtwin|$w"]}")" "$(median "${ALL_P99["memcached|$w"]}")" \
-    "$(spread "${ALL_P99["memtwin|$w"]}")" "$(spread "${ALL_P99["memcached|$w"]}")"
+    "$(spread "${ALL_P99["memtwin|$w"]}")" "$(spread "${ALL_P99["memcached|$w"]}")" \
+    "$(lower_in "${ALL_P99["memtwin|$w"]}" "${ALL_P99["memcached|$w"]}")"
 done
 
 idle_rss() {  # $1 = binary; prints RSS in KB with 5,000 idle connections
@@ -106,4 +121,4 @@ PY
 read -r a a_anon <<<"$(idle_rss "$MEMTWIN")"; read -r b b_anon <<<"$(idle_rss /usr/bin/memcached)"
 printf "RSS with 5,000 idle connections | %s KB | %s KB | %.2fx\n" "$a" "$b" "$(awk -v a="$a" -v b="$b" 'BEGIN{print a/b}')"
 printf "anonymous RSS (RssAnon) with 5,000 idle connections | %s KB | %s KB | %.2fx\n" "$a_anon" "$b_anon" "$(awk -v a="$a_anon" -v b="$b_anon" 'BEGIN{print a/b}')"
-echo "(${ROUNDS} rounds of ${DURATION}s, medians of rounds; -t $THREADS -m $MEMORY; loadgen 1 thread; 100,000 keys, 100-byte values)"
+echo "(${ROUNDS} rounds of ${DURATION}s, medians of rounds; -t $THREADS -m $MEMORY${MEMTWIN_ARGS:+; memtwin $MEMTWIN_ARGS}; loadgen 1 thread; 100,000 keys, 100-byte values)"

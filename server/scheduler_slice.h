@@ -1,7 +1,7 @@
 // The scheduler time slice a thread asks for: Linux 6.12's EEVDF lets a waking thread whose slice
 // is shorter than the running thread's take the CPU at once, instead of waiting for the running
-// thread's slice (a few ms) to end. Worker threads ask for a short one (-o worker_slice_us); the
-// integration tests read it back.
+// thread's slice (a few ms) to end. Worker threads ask for one when -o worker_slice_us is set;
+// the integration tests read it back.
 #pragma once
 
 #include <sys/types.h>

@@ -35,7 +35,8 @@ absl::Status Worker::Start() {
   event_add(wake_, nullptr);
   thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "worker");
-    // -o worker_slice_us: a worker woken by a request takes a CPU from a busier thread at once.
+    // -o worker_slice_us: a worker woken by a request takes the CPU from a thread with a longer
+    // slice at once instead of waiting for that slice to end (off by default, as in memcached).
     const int slice_us = context_->config->worker_slice_us;
     if (slice_us > 0) {
       const SliceRequest result = RequestSchedulerSlice(slice_us);

@@ -36,7 +36,7 @@ start_server() {  # $1 = binary; sets PORT and SERVER_PID
   local extra=()
   [[ "$1" == "$MEMTWIN" ]] && extra=("${memtwin_args[@]}")
   "$1" -p "$PORT" -U 0 -l 127.0.0.1 -t "$THREADS" -m "$MEMORY" -c 10000 "${user_args[@]}" \
-    ${extra[@]+"${extra[@]}"} &
+    "${extra[@]}" &
   SERVER_PID=$!
   wait_port "$PORT" || { echo "server $1 did not start" >&2; exit 1; }
 }
@@ -73,12 +73,14 @@ run_one() {  # $1 = name (memtwin|memcached), $2 = binary, $3 = workload
 }
 median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : int((v[NR/2]+v[NR/2+1])/2)}'; }
 spread() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk 'NR==1{lo=$1} {hi=$1} END {print lo "-" hi}'; }
-# Round by round: $1 / $2 (two space-separated lists in round order), one ratio per line.
-paired_ratios() { paste <(tr ' ' '\n' <<<"$1" | grep .) <(tr ' ' '\n' <<<"$2" | grep .) | awk '{printf "%.3f\n", $1/$2}'; }
+# Two space-separated lists in round order, side by side: one "memtwin memcached" line per round.
+by_round() { paste -d' ' <(tr ' ' '\n' <<<"$1" | grep .) <(tr ' ' '\n' <<<"$2" | grep .); }
+# Round by round: $1 / $2, one ratio per line.
+paired_ratios() { by_round "$1" "$2" | awk '{printf "%.3f\n", $1/$2}'; }
 # "median (low-high)" of per-round ratios read from stdin.
 ratio_summary() { sort -n | awk '{v[NR]=$1} END {m=(NR%2)?v[(NR+1)/2]:(v[NR/2]+v[NR/2+1])/2; printf "%.2fx (%.2f-%.2f)", m, v[1], v[NR]}'; }
 # In how many rounds memtwin's p99 ($1) was below memcached's ($2).
-lower_in() { paste <(tr ' ' '\n' <<<"$1" | grep .) <(tr ' ' '\n' <<<"$2" | grep .) | awk '$1<$2{n++} END {printf "%d/%d", n, NR}'; }
+lower_in() { by_round "$1" "$2" | awk '$1<$2{n++} END {printf "%d/%d", n, NR}'; }
 
 for round in $(seq "$ROUNDS"); do
   for w in "${ORDER[@]}"; do

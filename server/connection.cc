@@ -18,6 +18,9 @@ namespace {
 constexpr size_t kReadChunk = 16 * 1024;
 // Stop accepting more requests from a client while this much reply is queued for it.
 constexpr size_t kMaxQueuedOutput = 4 * 1024 * 1024;
+// Queued replies past this are written at once rather than at the end of the pass: batching
+// saves wake-ups of the peer, which a reply this large costs anyway.
+constexpr size_t kFlushAtOnce = 64 * 1024;
 // A read always has room for a whole TLS record, so OpenSSL never holds decrypted bytes back
 // (SSL_pending stays 0) and the socket's readiness tells the whole story.
 static_assert(kReadChunk >= SSL3_RT_MAX_PLAIN_LENGTH);
@@ -196,11 +199,9 @@ void Connection::Process() {
   in_start_ += consumed;
   if (in_start_ == in_end_) in_start_ = in_end_ = 0;
   if (after == TextProtocol::After::kClose) state_ = State::kClosing;
-  if (!Flush()) {
-    Close();
-    return;
-  }
-  if (state_ == State::kClosing && out_start_ == out_.size()) {
+  // Replies wait for the end of the event loop's pass (see Worker::FlushAfterPass), unless they
+  // already fill a socket buffer.
+  if (out_.size() - out_start_ >= kFlushAtOnce && !Flush()) {
     Close();
     return;
   }
@@ -217,6 +218,22 @@ void Connection::Process() {
     yielded_ = true;
     ThreadStats::Add(worker_->stats()->conn_yields);
     event_active(resume_, EV_TIMEOUT, 0);
+  }
+  if (!flush_queued_) {
+    flush_queued_ = true;
+    worker_->FlushAfterPass(this);
+  }
+}
+
+void Connection::FinishPass() {
+  flush_queued_ = false;
+  if (!Flush()) {
+    Close();
+    return;
+  }
+  if (state_ == State::kClosing && out_start_ == out_.size()) {
+    Close();
+    return;
   }
   UpdateEvents();
 }

@@ -1,10 +1,10 @@
 // One client connection on a worker thread: reads bytes, hands them to the protocol, writes the
-// replies back, and closes itself. Output is written right after a batch of requests is handled,
-// so pipelined requests cost one read and one write. While replies are still queued for a slow
-// reader the connection stops reading (backpressure). A connection from a TLS listener first
-// runs its handshake on the same event loop (never blocking the worker), then reads and writes
-// through OpenSSL. It is listed in the context's ConnectionRegistry while it lives ("stats conns").
-// Owned by its Worker; not thread-safe.
+// replies back, and closes itself. Output is written when the worker's pass of the event loop
+// ends (see Worker), so pipelined requests cost one read and one write. While replies are still
+// queued for a slow reader the connection stops reading (backpressure). A connection from a TLS
+// listener first runs its handshake on the same event loop (never blocking the worker), then reads
+// and writes through OpenSSL. It is listed in the context's ConnectionRegistry while it lives
+// ("stats conns"). Owned by its Worker; not thread-safe.
 #pragma once
 
 #include <event2/event.h>
@@ -33,6 +33,10 @@ class Connection {
 
   // Registers with the worker's event base and starts reading.
   bool Start();
+  // Called by the worker at the end of the event loop's pass in which this connection asked
+  // (Worker::FlushAfterPass): writes the queued replies and registers for what comes next.
+  // May close the connection, which deletes it.
+  void FinishPass();
 
  private:
   enum class State {
@@ -74,7 +78,8 @@ class Connection {
   short registered_ = 0;
   State state_ = State::kReading;
   bool yielded_ = false;
-  bool received_ = false;  // a request has been handled; until then memcached says conn_new_cmd
+  bool flush_queued_ = false;  // FinishPass is due at the end of this pass
+  bool received_ = false;      // a request has been handled; until then memcached says conn_new_cmd
   ConnectionRegistry::Entry stats_entry_;
   TextProtocol protocol_;
   // Made when the first request turns out to be binary (-B auto) or -B binary says so; the

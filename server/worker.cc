@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -49,9 +50,27 @@ absl::Status Worker::Start() {
                      slice_us);
       }
     }
-    event_base_loop(base_, EVLOOP_NO_EXIT_ON_EMPTY);
+    Run();
   });
   return absl::OkStatus();
+}
+
+// Each pass handles every connection epoll reported ready, and only then writes their replies
+// (as Redis does before it sleeps). Written one by one, each reply could wake a client that had
+// just gone back to sleep; written together, the first wakes it and the rest arrive while it runs.
+void Worker::Run() {
+  do {
+    event_base_loop(base_, EVLOOP_ONCE | EVLOOP_NO_EXIT_ON_EMPTY);
+    FinishPasses();
+  } while (!event_base_got_break(base_));
+}
+
+void Worker::FinishPasses() {
+  // FinishPass may release connections, which nulls their slots; the queue is not appended to.
+  for (Connection* connection : flush_queue_) {
+    if (connection != nullptr) connection->FinishPass();
+  }
+  flush_queue_.clear();
 }
 
 void Worker::AddConnection(int fd, bool tls) {
@@ -105,6 +124,7 @@ void Worker::DrainQueue() {
     connections_.emplace(raw, std::move(connection));
   }
   if (stopping) {
+    FinishPasses();  // replies to requests handled earlier in this pass still go out
     context_->curr_connections.fetch_sub(connections_.size(), std::memory_order_relaxed);
     connections_.clear();
     event_base_loopbreak(base_);
@@ -112,6 +132,8 @@ void Worker::DrainQueue() {
 }
 
 void Worker::Release(Connection* connection) {
+  std::replace(flush_queue_.begin(), flush_queue_.end(), connection,
+               static_cast<Connection*>(nullptr));
   context_->curr_connections.fetch_sub(1, std::memory_order_relaxed);
   connections_.erase(connection);
 }

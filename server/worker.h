@@ -42,10 +42,16 @@ class Worker {
   event_base* base() const { return base_; }
   // Called by a connection when it is finished; the worker deletes it.
   void Release(Connection* connection);
+  // Called by a connection that queued replies: its FinishPass runs once every connection that
+  // was ready in this pass of the event loop has been handled.
+  void FlushAfterPass(Connection* connection) { flush_queue_.push_back(connection); }
 
  private:
   static void OnWake(evutil_socket_t, short, void* arg);
   void DrainQueue();
+  // The event loop, pass by pass; after each pass the queued connections' FinishPass.
+  void Run();
+  void FinishPasses();
 
   ServerContext* const context_;
   ClientTls* const tls_;
@@ -57,6 +63,8 @@ class Worker {
   std::vector<std::pair<int, bool>> pending_ ABSL_GUARDED_BY(mu_);  // (fd, tls)
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
+  // Connections whose replies wait for the end of the pass; a released one becomes null.
+  std::vector<Connection*> flush_queue_;
 };
 
 }  // namespace memtwin::server

@@ -60,6 +60,37 @@ TEST(ServerTest, ThousandPipelinedRequestsInOneWriteAreAnsweredInOrder) {
   EXPECT_EQ(c->ReadBytes(expected.size()), expected);
 }
 
+// Replies are written at the end of the event loop's pass unless they pass 64 KB. With -R 1
+// every request yields, so the replies to one read pile up past that within the pass and are
+// written at once; when the client has reset the connection that write fails and the connection
+// closes while it is still queued for the end of the pass.
+TEST(ServerTest, ClientsResettingWithLargeRepliesQueuedAreClosedAndOthersStillServed) {
+  auto server = StartMemtwin({"-R", "1"});
+  ASSERT_NE(server, nullptr);
+  auto c = Client::ConnectTcp(server->port());
+  ASSERT_NE(c, nullptr);
+  const std::string value(50 * 1024, 'v');
+  ASSERT_EQ(c->Call("set big 0 0 " + std::to_string(value.size()) + "\r\n" + value + "\r\n"),
+            "STORED\r\n");
+  std::string gets;
+  for (int i = 0; i < 8; ++i) gets += "get big\r\n";
+  for (int i = 0; i < 20; ++i) {
+    const int fd = ConnectLoopback(server->port());
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(send(fd, gets.data(), gets.size(), 0), static_cast<ssize_t>(gets.size()));
+    const linger reset{.l_onoff = 1, .l_linger = 0};
+    ASSERT_EQ(setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset)), 0);
+    close(fd);
+  }
+  const std::string expected =
+      "VALUE big 0 " + std::to_string(value.size()) + "\r\n" + value + "\r\nEND\r\n";
+  EXPECT_EQ(c->Call("get big\r\n", "END\r\n"), expected);
+  EXPECT_TRUE(WaitFor([&] { return StatNumber(StatsOf(server->port()), "curr_connections") == 2; },
+                      std::chrono::seconds(5)))
+      << "the reset connections were not all closed";
+  EXPECT_TRUE(server->Alive());
+}
+
 TEST(ServerTest, RequestsSplitIntoOneByteWritesGetTheSameReplies) {
   auto server = StartMemtwin();
   ASSERT_NE(server, nullptr);

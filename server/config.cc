@@ -226,6 +226,8 @@ absl::Status ParseExtended(std::string_view list, Config* config) {
       }
       (name == "hot_max_factor" ? config->storage.hot_max_factor
                                 : config->storage.warm_max_factor) = factor;
+    } else if (name == "io_uring" || name == "no_io_uring") {
+      config->io_uring = name == "io_uring";
     } else if (name == "worker_slice_us") {
       int64_t n;
       if (!ParseInt(value, &n) || (n != 0 && (n < 100 || n > 100000))) {

@@ -8,6 +8,7 @@
 #include <climits>
 #include <cstdio>
 #include <cstring>
+#include <utility>
 
 #include "server/tls.h"
 #include "server/worker.h"
@@ -109,6 +110,13 @@ ssize_t Connection::ReadSome(char* buffer, size_t size) {
 }
 
 ssize_t Connection::WriteSome(const char* data, size_t size) {
+  if (sent_by_worker_ != SendRing::kNotSent) {
+    // The worker's SendRing made this write already; its result stands in for write()'s.
+    const int64_t sent = std::exchange(sent_by_worker_, SendRing::kNotSent);
+    if (sent >= 0) return static_cast<ssize_t>(sent);
+    errno = static_cast<int>(-sent);
+    return -1;
+  }
   if (ssl_ == nullptr) return write(fd_, data, size);
   ERR_clear_error();
   return TlsResult(SSL_write(ssl_, data, static_cast<int>(std::min<size_t>(size, INT_MAX))),
@@ -223,6 +231,14 @@ void Connection::Process() {
     flush_queued_ = true;
     worker_->FlushAfterPass(this);
   }
+}
+
+bool Connection::OutputForRing(SendRing::Send* send) const {
+  if (ssl_ != nullptr || out_start_ == out_.size()) return false;
+  send->fd = fd_;
+  send->data = out_.data() + out_start_;
+  send->size = out_.size() - out_start_;
+  return true;
 }
 
 void Connection::FinishPass() {

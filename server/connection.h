@@ -15,6 +15,7 @@
 #include <string>
 
 #include "server/binary_protocol.h"
+#include "server/send_ring.h"
 #include "server/server_context.h"
 #include "server/stats.h"
 #include "server/text_protocol.h"
@@ -37,6 +38,11 @@ class Connection {
   // (Worker::FlushAfterPass): writes the queued replies and registers for what comes next.
   // May close the connection, which deletes it.
   void FinishPass();
+  // The replies FinishPass would write, for the worker to send in its batch; false when there
+  // are none or OpenSSL must write them.
+  bool OutputForRing(SendRing::Send* send) const;
+  // What the worker's SendRing made of those bytes; FinishPass takes it as its first write's.
+  void SentByRing(int64_t result) { sent_by_worker_ = result; }
 
  private:
   enum class State {
@@ -78,8 +84,9 @@ class Connection {
   short registered_ = 0;
   State state_ = State::kReading;
   bool yielded_ = false;
-  bool flush_queued_ = false;  // FinishPass is due at the end of this pass
-  bool received_ = false;      // a request has been handled; until then memcached says conn_new_cmd
+  bool flush_queued_ = false;                    // FinishPass is due at the end of this pass
+  int64_t sent_by_worker_ = SendRing::kNotSent;  // for the next WriteSome, see FinishPass
+  bool received_ = false;  // a request has been handled; until then memcached says conn_new_cmd
   ConnectionRegistry::Entry stats_entry_;
   TextProtocol protocol_;
   // Made when the first request turns out to be binary (-B auto) or -B binary says so; the

@@ -11,8 +11,10 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <random>
@@ -23,6 +25,7 @@
 #include "replication/replicator.h"
 #include "server/config.h"
 #include "server/listener.h"
+#include "server/send_ring.h"
 #include "server/server_context.h"
 #include "server/tls.h"
 #include "server/worker.h"
@@ -111,7 +114,7 @@ int Run(int argc, char** argv) {
     std::printf("memtwin %s\n", kVersion);
     return 0;
   }
-  const Config config = parsed->config;
+  Config config = parsed->config;
   // As memcached: switch user before anything is created, and refuse to run as root unasked.
   if (!DropPrivileges(config)) return kExitUsage;
   if (config.daemonize && daemon(0, 0) != 0) {
@@ -120,6 +123,15 @@ int Run(int argc, char** argv) {
   }
   if (config.lock_memory && mlockall(MCL_CURRENT | MCL_FUTURE) != 0) {
     std::perror("warning: -k: mlockall failed");
+  }
+  // Asked once here so that `stats settings` tells whether the workers' rings exist: a kernel
+  // that refuses one ring refuses them all (too old, the io_uring_disabled sysctl, seccomp).
+  if (config.io_uring && SendRing::Create() == nullptr) {
+    if (config.verbose > 0) {
+      std::fprintf(stderr, "no io_uring (%s): replies are written one write() each\n",
+                   std::strerror(errno));
+    }
+    config.io_uring = false;
   }
   evthread_use_pthreads();
   // Debian's Abseil checks every Mutex acquisition for lock-order cycles (a debug aid that

@@ -888,6 +888,7 @@ void Runner::SettingsStats() {
   Stat(out_, "memory_file", "(null)");
   // memtwin's own settings, after all of memcached's.
   Stat(out_, "worker_slice_us", Format(buf, "%d", c.worker_slice_us));
+  Stat(out_, "io_uring", YesNo(c.io_uring));
 }
 
 // memcached's item_stats: one group per class that holds items; the segmented LRU's lines while

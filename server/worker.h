@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "server/send_ring.h"
 #include "server/server_context.h"
 #include "server/stats.h"
 
@@ -65,6 +66,10 @@ class Worker {
   std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
   // Connections whose replies wait for the end of the pass; a released one becomes null.
   std::vector<Connection*> flush_queue_;
+  // Sends the pass's replies in one system call; null where the kernel has no io_uring.
+  std::unique_ptr<SendRing> send_ring_;
+  std::vector<SendRing::Send> sends_;  // the pass's batch, reused
+  std::vector<Connection*> senders_;   // whose each of sends_ is
 };
 
 }  // namespace memtwin::server

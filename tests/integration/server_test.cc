@@ -1,9 +1,11 @@
 // The memtwin binary as a network server: real processes on 127.0.0.1, raw sockets, and the
 // same bytes sent to Debian's memcached 1.6.18 where the reply must match.
 #include <arpa/inet.h>
+#include <linux/io_uring.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,6 +14,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <string>
@@ -89,6 +92,82 @@ TEST(ServerTest, ClientsResettingWithLargeRepliesQueuedAreClosedAndOthersStillSe
                       std::chrono::seconds(5)))
       << "the reset connections were not all closed";
   EXPECT_TRUE(server->Alive());
+}
+
+// The completions each of the process's io_uring instances has posted, from /proc.
+std::vector<uint64_t> IoUringCompletionsOf(pid_t pid) {
+  std::vector<uint64_t> completions;
+  const std::string fd_dir = "/proc/" + std::to_string(pid) + "/fd";
+  for (const auto& entry : std::filesystem::directory_iterator(fd_dir)) {
+    std::error_code error;
+    const auto target = std::filesystem::read_symlink(entry.path(), error);
+    if (error || target.string() != "anon_inode:[io_uring]") continue;
+    std::ifstream info("/proc/" + std::to_string(pid) + "/fdinfo/" +
+                       entry.path().filename().string());
+    std::string name;
+    uint64_t value = 0;
+    while (info >> name) {
+      if (name == "CqTail:" && info >> value) break;
+    }
+    completions.push_back(value);
+  }
+  return completions;
+}
+
+bool KernelOffersIoUring() {
+  io_uring_params params{};
+  const long fd = syscall(__NR_io_uring_setup, 4, &params);
+  if (fd < 0) return false;
+  close(static_cast<int>(fd));
+  return true;
+}
+
+// Fifty clients each pipeline twenty gets before any reads, so a worker's pass holds many
+// connections with replies: by default they go out through the worker's io_uring (its completion
+// count moves), with -o no_io_uring by write(); either way each client gets exactly its own.
+TEST(ServerTest, ManyClientsPipeliningAtOnceGetExactlyTheirOwnRepliesWithAndWithoutIoUring) {
+  const bool kernel_has_it = KernelOffersIoUring();
+  for (const bool use_io_uring : {true, false}) {
+    SCOPED_TRACE(use_io_uring ? "default" : "-o no_io_uring");
+    std::vector<std::string> args = {"-t", "2"};
+    if (!use_io_uring) args.insert(args.end(), {"-o", "no_io_uring"});
+    auto server = StartMemtwin(args);
+    ASSERT_NE(server, nullptr);
+    std::vector<std::unique_ptr<Client>> clients;
+    std::vector<std::string> expected;
+    for (int i = 0; i < 50; ++i) {
+      clients.push_back(Client::ConnectTcp(server->port()));
+      ASSERT_NE(clients.back(), nullptr);
+      const std::string key = "key" + std::to_string(i), value = std::string(i + 1, 'a' + i % 26);
+      ASSERT_EQ(clients.back()->Call("set " + key + " " + std::to_string(i) + " 0 " +
+                                     std::to_string(value.size()) + "\r\n" + value + "\r\n"),
+                "STORED\r\n");
+      std::string replies;
+      for (int j = 0; j < 20; ++j) {
+        replies += "VALUE " + key + " " + std::to_string(i) + " " + std::to_string(value.size()) +
+                   "\r\n" + value + "\r\nEND\r\n";
+      }
+      expected.push_back(replies);
+    }
+    for (int i = 0; i < 50; ++i) {
+      std::string gets;
+      for (int j = 0; j < 20; ++j) gets += "get key" + std::to_string(i) + "\r\n";
+      ASSERT_TRUE(clients[i]->Send(gets));
+    }
+    for (int i = 0; i < 50; ++i) {
+      EXPECT_EQ(clients[i]->ReadBytes(expected[i].size()), expected[i]) << i;
+    }
+    const bool rings_expected = use_io_uring && kernel_has_it;
+    EXPECT_EQ(StatText(StatsOf(server->port(), "settings"), "io_uring"),
+              rings_expected ? "yes" : "no");
+    const std::vector<uint64_t> rings = IoUringCompletionsOf(server->pid());
+    ASSERT_EQ(rings.size(), rings_expected ? 2u : 0u);
+    if (rings_expected) {
+      uint64_t completions = 0;
+      for (uint64_t n : rings) completions += n;
+      EXPECT_GT(completions, 0u) << "no reply went through a worker's io_uring";
+    }
+  }
 }
 
 TEST(ServerTest, RequestsSplitIntoOneByteWritesGetTheSameReplies) {

@@ -196,6 +196,18 @@ TEST(ConfigTest, WorkerSliceDefaultsToTheKernelsAndTakesItsRange) {
   }
 }
 
+TEST(ConfigTest, IoUringIsOnUnlessNoIoUring) {
+  auto parsed = Parse({});
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_TRUE(parsed->config.io_uring);
+  parsed = Parse({"-o", "no_io_uring"});
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_FALSE(parsed->config.io_uring);
+  parsed = Parse({"-o", "no_io_uring,io_uring"});
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_TRUE(parsed->config.io_uring);
+}
+
 // Checked once all flags are read, as memcached does: the order of the -o flags does not matter.
 TEST(ConfigTest, HotAndWarmTogetherMayNotExceedEightyPercent) {
   constexpr char kMessage[] = "hot_lru_pct + warm_lru_pct cannot be more than 80% combined";

@@ -1066,6 +1066,7 @@ TEST(TextProtocolTest, StatsSettings) {
             "STAT num_napi_ids (null)\r\n"
             "STAT memory_file (null)\r\n"
             "STAT worker_slice_us 0\r\n"
+            "STAT io_uring yes\r\n"
             "END\r\n");
 }
 
@@ -1081,13 +1082,14 @@ TEST(TextProtocolTest, StatsSettingsReflectTheConfig) {
   config.storage.growth_factor = 1.5;
   config.storage.evict = false;
   config.worker_slice_us = 250;
+  config.io_uring = false;
   Server s(config);
   const std::string out = s.Send("stats settings\r\n");
   for (const char* line :
        {"STAT tcpport 22122\r\n", "STAT inter 127.0.0.1,::1\r\n",
         "STAT domain_socket /tmp/mc.sock\r\n", "STAT umask 755\r\n", "STAT cas_enabled no\r\n",
         "STAT flush_enabled no\r\n", "STAT shutdown_command yes\r\n", "STAT growth_factor 1.50\r\n",
-        "STAT evictions off\r\n", "STAT worker_slice_us 250\r\n"}) {
+        "STAT evictions off\r\n", "STAT worker_slice_us 250\r\n", "STAT io_uring no\r\n"}) {
     EXPECT_THAT(out, HasSubstr(line));
   }
 }

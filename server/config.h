@@ -61,8 +61,9 @@ struct Config {
   // -o worker_slice_us: the scheduler time slice each worker thread asks for (0: the kernel's
   // default). See server/scheduler_slice.h.
   int worker_slice_us = 0;
-  // Workers send each pass's replies in one io_uring_enter (server/send_ring.h); -o no_io_uring
-  // writes them one write() each. main turns it off when the kernel offers no io_uring.
+  // Workers read, then send, for a whole pass in one io_uring_enter each (server/socket_ring.h);
+  // -o no_io_uring: one read() and write() per connection. main turns it off when the kernel
+  // offers no io_uring.
   bool io_uring = true;
   TlsOptions tls;           // -Z, -o ssl_*
   PeerTlsOptions peer_tls;  // --repl-tls*

@@ -69,6 +69,11 @@ void Connection::OnEvent(evutil_socket_t, short what, void* arg) {
   } else if (what & EV_READ) {
     if (self->tls_write_wants_read_) {
       self->HandleWrite();
+    } else if (self->ssl_ == nullptr && self->worker_->batches_reads()) {
+      if (!self->read_queued_) {
+        self->read_queued_ = true;
+        self->worker_->ReadAfterPass(self);
+      }
     } else {
       self->HandleRead();
     }
@@ -103,6 +108,7 @@ void Connection::Handshake() {
 }
 
 ssize_t Connection::ReadSome(char* buffer, size_t size) {
+  if (read_by_worker_ != SocketRing::kNotDone) return TakeRingResult(&read_by_worker_);
   if (ssl_ == nullptr) return read(fd_, buffer, size);
   ERR_clear_error();
   return TlsResult(SSL_read(ssl_, buffer, static_cast<int>(std::min<size_t>(size, INT_MAX))),
@@ -110,17 +116,20 @@ ssize_t Connection::ReadSome(char* buffer, size_t size) {
 }
 
 ssize_t Connection::WriteSome(const char* data, size_t size) {
-  if (sent_by_worker_ != SendRing::kNotSent) {
-    // The worker's SendRing made this write already; its result stands in for write()'s.
-    const int64_t sent = std::exchange(sent_by_worker_, SendRing::kNotSent);
-    if (sent >= 0) return static_cast<ssize_t>(sent);
-    errno = static_cast<int>(-sent);
-    return -1;
-  }
+  if (sent_by_worker_ != SocketRing::kNotDone) return TakeRingResult(&sent_by_worker_);
   if (ssl_ == nullptr) return write(fd_, data, size);
   ERR_clear_error();
   return TlsResult(SSL_write(ssl_, data, static_cast<int>(std::min<size_t>(size, INT_MAX))),
                    /*reading=*/false);
+}
+
+// The worker's SocketRing made this read or write already; its result stands in for the system
+// call's.
+ssize_t Connection::TakeRingResult(int64_t* result) {
+  const int64_t done = std::exchange(*result, SocketRing::kNotDone);
+  if (done >= 0) return static_cast<ssize_t>(done);
+  errno = static_cast<int>(-done);
+  return -1;
 }
 
 ssize_t Connection::TlsResult(int rc, bool reading) {
@@ -152,7 +161,19 @@ void Connection::OnResume(evutil_socket_t, short, void* arg) {
   self->Process();
 }
 
-void Connection::HandleRead() {
+void Connection::InputForRing(SocketRing::Transfer* receive) {
+  MakeRoom();
+  receive->fd = fd_;
+  receive->data = in_.get() + in_end_;
+  receive->size = in_capacity_ - in_end_;
+}
+
+void Connection::FinishRead() {
+  read_queued_ = false;
+  HandleRead();
+}
+
+void Connection::MakeRoom() {
   if (in_start_ == in_end_) in_start_ = in_end_ = 0;
   if (in_capacity_ - in_end_ < kReadChunk) {
     // Make room: slide the unread bytes to the front, and grow when a request is larger than
@@ -170,6 +191,10 @@ void Connection::HandleRead() {
     in_start_ = 0;
     in_end_ = pending;
   }
+}
+
+void Connection::HandleRead() {
+  MakeRoom();  // a no-op when InputForRing made the room the worker's ring read into
   const ssize_t n = ReadSome(in_.get() + in_end_, in_capacity_ - in_end_);
   if (n <= 0) {
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
@@ -233,7 +258,7 @@ void Connection::Process() {
   }
 }
 
-bool Connection::OutputForRing(SendRing::Send* send) const {
+bool Connection::OutputForRing(SocketRing::Transfer* send) {
   if (ssl_ != nullptr || out_start_ == out_.size()) return false;
   send->fd = fd_;
   send->data = out_.data() + out_start_;

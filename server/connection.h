@@ -1,6 +1,7 @@
 // One client connection on a worker thread: reads bytes, hands them to the protocol, writes the
-// replies back, and closes itself. Output is written when the worker's pass of the event loop
-// ends (see Worker), so pipelined requests cost one read and one write. While replies are still
+// replies back, and closes itself. Reads and replies wait for the end of the worker's pass of
+// the event loop, which makes them for all its connections at once (see Worker); pipelined
+// requests cost one read and one write. While replies are still
 // queued for a slow reader the connection stops reading (backpressure). A connection from a TLS
 // listener first runs its handshake on the same event loop (never blocking the worker), then reads
 // and writes through OpenSSL. It is listed in the context's ConnectionRegistry while it lives
@@ -15,8 +16,8 @@
 #include <string>
 
 #include "server/binary_protocol.h"
-#include "server/send_ring.h"
 #include "server/server_context.h"
+#include "server/socket_ring.h"
 #include "server/stats.h"
 #include "server/text_protocol.h"
 
@@ -40,9 +41,16 @@ class Connection {
   void FinishPass();
   // The replies FinishPass would write, for the worker to send in its batch; false when there
   // are none or OpenSSL must write them.
-  bool OutputForRing(SendRing::Send* send) const;
-  // What the worker's SendRing made of those bytes; FinishPass takes it as its first write's.
+  bool OutputForRing(SocketRing::Transfer* send);
+  // What the worker's SocketRing made of those bytes; FinishPass takes it as its first write's.
   void SentByRing(int64_t result) { sent_by_worker_ = result; }
+  // A plain connection whose socket is readable waits for the end of the pass
+  // (Worker::ReadAfterPass); then the worker asks InputForRing where to read to, reads for all
+  // of them at once, hands over the result with ReceivedByRing, and calls FinishRead, which
+  // handles it as HandleRead does a read(). FinishRead may close the connection.
+  void InputForRing(SocketRing::Transfer* receive);
+  void ReceivedByRing(int64_t result) { read_by_worker_ = result; }
+  void FinishRead();
 
  private:
   enum class State {
@@ -56,6 +64,8 @@ class Connection {
   static void OnResume(evutil_socket_t fd, short what, void* arg);
   void Handshake();
   void HandleRead();
+  // Slides or grows in_ so that a read has kReadChunk bytes of room.
+  void MakeRoom();
   void HandleWrite();
   void Process();
   // Writes as much of out_ as the socket takes; false if the connection broke.
@@ -65,6 +75,7 @@ class Connection {
   ssize_t ReadSome(char* buffer, size_t size);
   ssize_t WriteSome(const char* data, size_t size);
   ssize_t TlsResult(int rc, bool reading);
+  ssize_t TakeRingResult(int64_t* result);
   // Also publishes the state for "stats conns" (see Published).
   void UpdateEvents();
   ConnState Published() const;
@@ -84,8 +95,11 @@ class Connection {
   short registered_ = 0;
   State state_ = State::kReading;
   bool yielded_ = false;
-  bool flush_queued_ = false;                    // FinishPass is due at the end of this pass
-  int64_t sent_by_worker_ = SendRing::kNotSent;  // for the next WriteSome, see FinishPass
+  bool flush_queued_ = false;  // FinishPass is due at the end of this pass
+  bool read_queued_ = false;   // FinishRead is due at the end of this pass
+  // Results of the worker's ring for the next ReadSome and WriteSome (kNotDone: none).
+  int64_t read_by_worker_ = SocketRing::kNotDone;
+  int64_t sent_by_worker_ = SocketRing::kNotDone;
   bool received_ = false;  // a request has been handled; until then memcached says conn_new_cmd
   ConnectionRegistry::Entry stats_entry_;
   TextProtocol protocol_;

@@ -25,8 +25,8 @@
 #include "replication/replicator.h"
 #include "server/config.h"
 #include "server/listener.h"
-#include "server/send_ring.h"
 #include "server/server_context.h"
+#include "server/socket_ring.h"
 #include "server/tls.h"
 #include "server/worker.h"
 #include "storage/lru_maintainer.h"
@@ -126,9 +126,9 @@ int Run(int argc, char** argv) {
   }
   // Asked once here so that `stats settings` tells whether the workers' rings exist: a kernel
   // that refuses one ring refuses them all (too old, the io_uring_disabled sysctl, seccomp).
-  if (config.io_uring && SendRing::Create() == nullptr) {
+  if (config.io_uring && SocketRing::Create() == nullptr) {
     if (config.verbose > 0) {
-      std::fprintf(stderr, "no io_uring (%s): replies are written one write() each\n",
+      std::fprintf(stderr, "no io_uring (%s): one read() and write() per connection\n",
                    std::strerror(errno));
     }
     config.io_uring = false;

@@ -51,9 +51,9 @@ absl::Status Worker::Start() {
       }
     }
     if (context_->config->io_uring) {
-      send_ring_ = SendRing::Create();
-      if (send_ring_ == nullptr) {  // main's probe got one: a limit on rings or locked memory
-        std::fprintf(stderr, "worker: no io_uring (%s); replies are written one write() each\n",
+      ring_ = SocketRing::Create();
+      if (ring_ == nullptr) {  // main's probe got one: a limit on rings or locked memory
+        std::fprintf(stderr, "worker: no io_uring (%s); one read() and write() per connection\n",
                      std::strerror(errno));
       }
     }
@@ -62,31 +62,54 @@ absl::Status Worker::Start() {
   return absl::OkStatus();
 }
 
-// Each pass handles every connection epoll reported ready, and only then writes their replies
-// (as Redis does before it sleeps). Written one by one, each reply could wake a client that had
-// just gone back to sleep; written together, the first wakes it and the rest arrive while it runs.
+// Each pass collects the connections epoll reported ready, then reads for all of them, then
+// writes all their replies (as Redis does before it sleeps); see server/README.md. Written one
+// by one, each reply could wake a client that had just gone back to sleep; written together,
+// the first wakes it and the rest arrive while it runs.
 void Worker::Run() {
   do {
     event_base_loop(base_, EVLOOP_ONCE | EVLOOP_NO_EXIT_ON_EMPTY);
+    FinishReads();
     FinishPasses();
   } while (!event_base_got_break(base_));
 }
 
+void Worker::FinishReads() {
+  if (read_queue_.empty()) return;
+  // One read alone costs a system call either way, and read() is the shorter path.
+  if (read_queue_.size() > 1) {
+    transfers_.clear();
+    owners_.clear();
+    for (Connection* connection : read_queue_) {
+      if (connection == nullptr) continue;
+      connection->InputForRing(&transfers_.emplace_back());
+      owners_.push_back(connection);
+    }
+    ring_->ReceiveAll(transfers_);
+    for (size_t i = 0; i < transfers_.size(); ++i) owners_[i]->ReceivedByRing(transfers_[i].result);
+  }
+  // FinishRead may release connections (nulling their slots); it only queues replies.
+  for (Connection* connection : read_queue_) {
+    if (connection != nullptr) connection->FinishRead();
+  }
+  read_queue_.clear();
+}
+
 void Worker::FinishPasses() {
-  if (send_ring_ != nullptr) {
-    sends_.clear();
-    senders_.clear();
+  if (ring_ != nullptr) {
+    transfers_.clear();
+    owners_.clear();
     for (Connection* connection : flush_queue_) {
-      SendRing::Send send;
+      SocketRing::Transfer send;
       if (connection != nullptr && connection->OutputForRing(&send)) {
-        sends_.push_back(send);
-        senders_.push_back(connection);
+        transfers_.push_back(send);
+        owners_.push_back(connection);
       }
     }
     // One reply alone costs a system call either way, and write() is the shorter path.
-    if (sends_.size() > 1) {
-      send_ring_->SendAll(sends_);
-      for (size_t i = 0; i < sends_.size(); ++i) senders_[i]->SentByRing(sends_[i].result);
+    if (transfers_.size() > 1) {
+      ring_->SendAll(transfers_);
+      for (size_t i = 0; i < transfers_.size(); ++i) owners_[i]->SentByRing(transfers_[i].result);
     }
   }
   // FinishPass may release connections, which nulls their slots; the queue is not appended to.
@@ -147,6 +170,7 @@ void Worker::DrainQueue() {
     connections_.emplace(raw, std::move(connection));
   }
   if (stopping) {
+    read_queue_.clear();
     FinishPasses();  // replies to requests handled earlier in this pass still go out
     context_->curr_connections.fetch_sub(connections_.size(), std::memory_order_relaxed);
     connections_.clear();
@@ -155,8 +179,9 @@ void Worker::DrainQueue() {
 }
 
 void Worker::Release(Connection* connection) {
-  std::replace(flush_queue_.begin(), flush_queue_.end(), connection,
-               static_cast<Connection*>(nullptr));
+  for (auto* queue : {&read_queue_, &flush_queue_}) {
+    std::replace(queue->begin(), queue->end(), connection, static_cast<Connection*>(nullptr));
+  }
   context_->curr_connections.fetch_sub(1, std::memory_order_relaxed);
   connections_.erase(connection);
 }

@@ -13,8 +13,8 @@
 
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
-#include "server/send_ring.h"
 #include "server/server_context.h"
+#include "server/socket_ring.h"
 #include "server/stats.h"
 
 namespace memtwin::server {
@@ -46,12 +46,17 @@ class Worker {
   // Called by a connection that queued replies: its FinishPass runs once every connection that
   // was ready in this pass of the event loop has been handled.
   void FlushAfterPass(Connection* connection) { flush_queue_.push_back(connection); }
+  // Whether plain connections leave their reads to the worker's ring (ReadAfterPass).
+  bool batches_reads() const { return ring_ != nullptr; }
+  // Called by a readable plain connection: the worker reads for all of them when the pass ends.
+  void ReadAfterPass(Connection* connection) { read_queue_.push_back(connection); }
 
  private:
   static void OnWake(evutil_socket_t, short, void* arg);
   void DrainQueue();
-  // The event loop, pass by pass; after each pass the queued connections' FinishPass.
+  // The event loop, pass by pass; after each pass the queued reads, then the queued replies.
   void Run();
+  void FinishReads();
   void FinishPasses();
 
   ServerContext* const context_;
@@ -64,12 +69,13 @@ class Worker {
   std::vector<std::pair<int, bool>> pending_ ABSL_GUARDED_BY(mu_);  // (fd, tls)
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
-  // Connections whose replies wait for the end of the pass; a released one becomes null.
+  // Connections whose reads or replies wait for the end of the pass; a released one becomes null.
+  std::vector<Connection*> read_queue_;
   std::vector<Connection*> flush_queue_;
-  // Sends the pass's replies in one system call; null where the kernel has no io_uring.
-  std::unique_ptr<SendRing> send_ring_;
-  std::vector<SendRing::Send> sends_;  // the pass's batch, reused
-  std::vector<Connection*> senders_;   // whose each of sends_ is
+  // Reads, then sends, for the whole pass in one system call each; null without io_uring.
+  std::unique_ptr<SocketRing> ring_;
+  std::vector<SocketRing::Transfer> transfers_;  // the pass's batch, reused
+  std::vector<Connection*> owners_;              // whose each of transfers_ is
 };
 
 }  // namespace memtwin::server

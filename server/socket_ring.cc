@@ -1,4 +1,4 @@
-#include "server/send_ring.h"
+#include "server/socket_ring.h"
 
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -12,7 +12,7 @@
 namespace memtwin::server {
 namespace {
 
-// More queued connections than this in one pass take several system calls.
+// More ready connections than this in one pass take several system calls.
 constexpr unsigned kEntries = 256;
 
 int Setup(unsigned entries, io_uring_params* params) {
@@ -31,7 +31,7 @@ T* At(void* base, uint32_t offset) {
 
 }  // namespace
 
-std::unique_ptr<SendRing> SendRing::Create() {
+std::unique_ptr<SocketRing> SocketRing::Create() {
   io_uring_params params{};
   // Only the worker that made the ring submits to it, and it never needs completions delivered
   // by interrupting it: both let the kernel skip work.
@@ -42,10 +42,10 @@ std::unique_ptr<SendRing> SendRing::Create() {
     fd = Setup(kEntries, &params);
   }
   if (fd < 0) return nullptr;
-  std::unique_ptr<SendRing> ring(new SendRing());
+  std::unique_ptr<SocketRing> ring(new SocketRing());
   ring->fd_ = fd;
-  // IORING_FEAT_FAST_POLL came with 5.7, after IORING_OP_SEND (5.6); one mapping for both rings
-  // came with 5.4.
+  // IORING_FEAT_FAST_POLL came with 5.7, after IORING_OP_SEND and _RECV (5.6); one mapping for both
+  // rings came with 5.4.
   if ((params.features & IORING_FEAT_SINGLE_MMAP) == 0 ||
       (params.features & IORING_FEAT_FAST_POLL) == 0) {
     errno = ENOSYS;
@@ -75,34 +75,34 @@ std::unique_ptr<SendRing> SendRing::Create() {
   return ring;
 }
 
-SendRing::~SendRing() {
+SocketRing::~SocketRing() {
   if (sqes_ != nullptr) munmap(sqes_, sqes_size_);
   if (rings_ != nullptr) munmap(rings_, rings_size_);
   if (fd_ >= 0) close(fd_);
 }
 
-void SendRing::SendAll(std::span<Send> sends) {
-  for (size_t start = 0; start < sends.size(); start += entries_) {
-    const std::span<Send> batch =
-        sends.subspan(start, std::min<size_t>(entries_, sends.size() - start));
+void SocketRing::RunAll(std::span<Transfer> transfers, uint8_t opcode) {
+  for (size_t start = 0; start < transfers.size(); start += entries_) {
+    const std::span<Transfer> batch =
+        transfers.subspan(start, std::min<size_t>(entries_, transfers.size() - start));
     const unsigned tail = *sq_tail_;  // only this thread moves it
     for (size_t i = 0; i < batch.size(); ++i) {
       io_uring_sqe& sqe = sqes_[(tail + i) & sq_mask_];
       sqe = io_uring_sqe{};
-      sqe.opcode = IORING_OP_SEND;
+      sqe.opcode = opcode;
       sqe.fd = batch[i].fd;
       sqe.addr = reinterpret_cast<uintptr_t>(batch[i].data);
       sqe.len = static_cast<uint32_t>(std::min<size_t>(batch[i].size, INT_MAX));
       sqe.msg_flags = MSG_DONTWAIT | MSG_NOSIGNAL;
       sqe.user_data = i;
-      batch[i].result = kNotSent;
+      batch[i].result = kNotDone;
     }
     __atomic_store_n(sq_tail_, tail + static_cast<unsigned>(batch.size()), __ATOMIC_RELEASE);
     SubmitAndReap(batch, static_cast<unsigned>(batch.size()));
   }
 }
 
-void SendRing::SubmitAndReap(std::span<Send> batch, unsigned count) {
+void SocketRing::SubmitAndReap(std::span<Transfer> batch, unsigned count) {
   unsigned unsubmitted = count;
   unsigned completed = 0;
   while (completed < count) {
@@ -110,7 +110,7 @@ void SendRing::SubmitAndReap(std::span<Send> batch, unsigned count) {
     if (submitted < 0) {
       if (errno == EINTR) continue;
       // Nothing was taken in this call: take the entries back so a later call does not send
-      // them behind the caller's back. They keep kNotSent. Those taken before still complete.
+      // them behind the caller's back. They keep kNotDone. Those taken before still complete.
       __atomic_store_n(sq_tail_, *sq_tail_ - unsubmitted, __ATOMIC_RELEASE);
       count -= unsubmitted;
       unsubmitted = 0;

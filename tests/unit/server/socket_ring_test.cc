@@ -1,5 +1,6 @@
-// SendRing against real sockets (unix socket pairs): every result must read as write()'s would.
-#include "server/send_ring.h"
+// SocketRing against real sockets (unix socket pairs): every result must read as read()'s or
+// write()'s would.
+#include "server/socket_ring.h"
 
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -37,7 +38,7 @@ struct SocketPair {
   int fds[2] = {-1, -1};
 };
 
-// Asked with the bare system call, not through SendRing, so that a broken Create() fails the
+// Asked with the bare system call, not through SocketRing, so that a broken Create() fails the
 // tests instead of skipping them.
 bool KernelOffersIoUring() {
   io_uring_params params{};
@@ -53,24 +54,26 @@ bool KernelOffersIoUring() {
                  << "); the server writes with write() there, which the other tests cover"; \
   }
 
-std::unique_ptr<SendRing> MakeRing() {
-  auto ring = SendRing::Create();
-  if (ring == nullptr) ADD_FAILURE() << "SendRing::Create: " << std::strerror(errno);
+std::unique_ptr<SocketRing> MakeRing() {
+  auto ring = SocketRing::Create();
+  if (ring == nullptr) ADD_FAILURE() << "SocketRing::Create: " << std::strerror(errno);
   return ring;
 }
 
-SendRing::Send SendOf(int fd, const std::string& bytes) {
-  return SendRing::Send{.fd = fd, .data = bytes.data(), .size = bytes.size()};
+SocketRing::Transfer SendOf(int fd, const std::string& bytes) {
+  // A send only reads the buffer.
+  return SocketRing::Transfer{
+      .fd = fd, .data = const_cast<char*>(bytes.data()), .size = bytes.size()};
 }
 
-TEST(SendRingTest, EachBufferReachesItsOwnSocketWithItsLengthAsTheResult) {
+TEST(SocketRingTest, EachBufferReachesItsOwnSocketWithItsLengthAsTheResult) {
   SKIP_WITHOUT_IO_URING();
   auto ring = MakeRing();
   ASSERT_NE(ring, nullptr);
   SocketPair a, b, c;
   const std::string alpha = "VALUE a 0 5\r\nalpha\r\nEND\r\n", bravo = "STORED\r\n", empty;
-  std::vector<SendRing::Send> sends = {SendOf(a.fds[0], alpha), SendOf(b.fds[0], bravo),
-                                       SendOf(c.fds[0], empty)};
+  std::vector<SocketRing::Transfer> sends = {SendOf(a.fds[0], alpha), SendOf(b.fds[0], bravo),
+                                             SendOf(c.fds[0], empty)};
   ring->SendAll(sends);
   EXPECT_EQ(sends[0].result, static_cast<int64_t>(alpha.size()));
   EXPECT_EQ(sends[1].result, static_cast<int64_t>(bravo.size()));
@@ -82,7 +85,7 @@ TEST(SendRingTest, EachBufferReachesItsOwnSocketWithItsLengthAsTheResult) {
 
 // A full socket must answer at once, as a non-blocking write() does, not wait for room: the
 // worker's whole pass waits on this one system call.
-TEST(SendRingTest, AFullSocketAnswersEagainAtOnceAndTheOthersAreStillSent) {
+TEST(SocketRingTest, AFullSocketAnswersEagainAtOnceAndTheOthersAreStillSent) {
   SKIP_WITHOUT_IO_URING();
   auto ring = MakeRing();
   ASSERT_NE(ring, nullptr);
@@ -92,7 +95,8 @@ TEST(SendRingTest, AFullSocketAnswersEagainAtOnceAndTheOthersAreStillSent) {
   }
   ASSERT_EQ(errno, EAGAIN);
   const std::string reply = "END\r\n";
-  std::vector<SendRing::Send> sends = {SendOf(full.fds[0], reply), SendOf(open.fds[0], reply)};
+  std::vector<SocketRing::Transfer> sends = {SendOf(full.fds[0], reply),
+                                             SendOf(open.fds[0], reply)};
   ring->SendAll(sends);
   EXPECT_EQ(sends[0].result, -EAGAIN);
   EXPECT_EQ(sends[1].result, static_cast<int64_t>(reply.size()));
@@ -101,7 +105,7 @@ TEST(SendRingTest, AFullSocketAnswersEagainAtOnceAndTheOthersAreStillSent) {
 
 // A client gone away is -EPIPE without a SIGPIPE (which would end this test), a closed
 // descriptor -EBADF; neither stops the sends around it.
-TEST(SendRingTest, BrokenSocketsReportTheirErrnoWithoutSignals) {
+TEST(SocketRingTest, BrokenSocketsReportTheirErrnoWithoutSignals) {
   SKIP_WITHOUT_IO_URING();
   auto ring = MakeRing();
   ASSERT_NE(ring, nullptr);
@@ -111,8 +115,8 @@ TEST(SendRingTest, BrokenSocketsReportTheirErrnoWithoutSignals) {
   int closed_fd = dup(fine.fds[0]);
   close(closed_fd);
   const std::string reply = "DELETED\r\n";
-  std::vector<SendRing::Send> sends = {SendOf(gone.fds[0], reply), SendOf(closed_fd, reply),
-                                       SendOf(fine.fds[0], reply)};
+  std::vector<SocketRing::Transfer> sends = {SendOf(gone.fds[0], reply), SendOf(closed_fd, reply),
+                                             SendOf(fine.fds[0], reply)};
   ring->SendAll(sends);
   EXPECT_EQ(sends[0].result, -EPIPE);
   EXPECT_EQ(sends[1].result, -EBADF);
@@ -120,15 +124,43 @@ TEST(SendRingTest, BrokenSocketsReportTheirErrnoWithoutSignals) {
   EXPECT_EQ(fine.Drain(), reply);
 }
 
+// Reads as read() would answer them: what is there (up to the room given), -EAGAIN at once on
+// an empty socket, 0 when the peer has closed.
+TEST(SocketRingTest, ReceivesReadLikeReadOnEachSocket) {
+  SKIP_WITHOUT_IO_URING();
+  auto ring = MakeRing();
+  ASSERT_NE(ring, nullptr);
+  SocketPair request, empty, closed;
+  const std::string get = "get a b c\r\n";
+  ASSERT_EQ(write(request.fds[1], get.data(), get.size()), static_cast<ssize_t>(get.size()));
+  close(closed.fds[1]);
+  closed.fds[1] = -1;
+  char buffers[3][64];
+  std::vector<SocketRing::Transfer> receives = {
+      {.fd = request.fds[0], .data = buffers[0], .size = 4},
+      {.fd = empty.fds[0], .data = buffers[1], .size = sizeof(buffers[1])},
+      {.fd = closed.fds[0], .data = buffers[2], .size = sizeof(buffers[2])}};
+  ring->ReceiveAll(receives);
+  EXPECT_EQ(receives[0].result, 4);
+  EXPECT_EQ(std::string(buffers[0], 4), "get ");
+  EXPECT_EQ(receives[1].result, -EAGAIN);
+  EXPECT_EQ(receives[2].result, 0);
+  receives.resize(1);
+  receives[0].size = sizeof(buffers[0]);
+  ring->ReceiveAll(receives);
+  EXPECT_EQ(receives[0].result, static_cast<int64_t>(get.size() - 4));
+  EXPECT_EQ(std::string(buffers[0], get.size() - 4), "a b c\r\n");
+}
+
 // More sends than the ring has entries go in several batches; each still lands on its socket.
-TEST(SendRingTest, MoreSendsThanRingEntriesAreAllMade) {
+TEST(SocketRingTest, MoreSendsThanRingEntriesAreAllMade) {
   SKIP_WITHOUT_IO_URING();
   auto ring = MakeRing();
   ASSERT_NE(ring, nullptr);
   std::vector<SocketPair> pairs(300);
   std::vector<std::string> replies;
   for (size_t i = 0; i < pairs.size(); ++i) replies.push_back("reply " + std::to_string(i));
-  std::vector<SendRing::Send> sends;
+  std::vector<SocketRing::Transfer> sends;
   for (size_t i = 0; i < pairs.size(); ++i) sends.push_back(SendOf(pairs[i].fds[0], replies[i]));
   ring->SendAll(sends);
   for (size_t i = 0; i < pairs.size(); ++i) {

@@ -10,6 +10,10 @@
 # thread): when the server's workers and the load generator share CPUs, the closed-loop p99 is
 # mostly how the kernel scheduler interleaves them (see the README). THREADS=2 on a 2-CPU host
 # measures exactly that. MEMTWIN_ARGS adds flags to memtwin only (e.g. "-o worker_slice_us=100").
+# PIN=1 runs the server on the first THREADS of the CPUs this script may use and the load
+# generator on the rest (needs THREADS below the CPU count), so the two never wait for each
+# other's CPU; the server's other threads (listener, LRU maintainer) then share its CPUs too.
+# By default (PIN=0) the scheduler places them.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION="${1:-5}"
@@ -17,6 +21,17 @@ ROUNDS="${2:-5}"
 THREADS="${THREADS:-$(( $(nproc) > 1 ? $(nproc) - 1 : 1 ))}"
 MEMORY="${MEMORY:-1024}"
 BUILD="${BUILD:-build-release}"
+# The CPUs this script may use, in order (a container's set need not start at 0).
+read -r -a allowed <<<"$(python3 -c 'import os; print(*sorted(os.sched_getaffinity(0)))')"
+PIN="${PIN:-0}"
+server_cpus=(); loadgen_cpus=()
+if [[ "$PIN" == 1 ]]; then
+  (( THREADS < ${#allowed[@]} )) ||
+    { echo "PIN=1 needs THREADS ($THREADS) below the CPU count (${#allowed[@]})" >&2; exit 1; }
+  cpu_list() { local IFS=,; echo "$*"; }
+  server_cpus=(taskset -c "$(cpu_list "${allowed[@]:0:THREADS}")")
+  loadgen_cpus=(taskset -c "$(cpu_list "${allowed[@]:THREADS}")")
+fi
 
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$BUILD" -j2 --target memtwin loadgen >/dev/null
@@ -35,7 +50,7 @@ start_server() {  # $1 = binary; sets PORT and SERVER_PID
   PORT=$(free_port)
   local extra=()
   [[ "$1" == "$MEMTWIN" ]] && extra=("${memtwin_args[@]}")
-  "$1" -p "$PORT" -U 0 -l 127.0.0.1 -t "$THREADS" -m "$MEMORY" -c 10000 "${user_args[@]}" \
+  "${server_cpus[@]}" "$1" -p "$PORT" -U 0 -l 127.0.0.1 -t "$THREADS" -m "$MEMORY" -c 10000 "${user_args[@]}" \
     "${extra[@]}" &
   SERVER_PID=$!
   wait_port "$PORT" || { echo "server $1 did not start" >&2; exit 1; }
@@ -61,7 +76,7 @@ declare -A ALL_OPS ALL_P99  # space-separated, one value per round
 run_one() {  # $1 = name (memtwin|memcached), $2 = binary, $3 = workload
   start_server "$2"
   local out
-  out=$("$LOADGEN" --port "$PORT" --threads 1 --duration "$DURATION" --keys 100000 \
+  out=$("${loadgen_cpus[@]}" "$LOADGEN" --port "$PORT" --threads 1 --duration "$DURATION" --keys 100000 \
         --value-size 100 --prefill ${WORKLOADS[$3]})
   stop_server
   local ops p99
@@ -123,4 +138,4 @@ PY
 read -r a a_anon <<<"$(idle_rss "$MEMTWIN")"; read -r b b_anon <<<"$(idle_rss /usr/bin/memcached)"
 printf "RSS with 5,000 idle connections | %s KB | %s KB | %.2fx\n" "$a" "$b" "$(awk -v a="$a" -v b="$b" 'BEGIN{print a/b}')"
 printf "anonymous RSS (RssAnon) with 5,000 idle connections | %s KB | %s KB | %.2fx\n" "$a_anon" "$b_anon" "$(awk -v a="$a_anon" -v b="$b_anon" 'BEGIN{print a/b}')"
-echo "(${ROUNDS} rounds of ${DURATION}s, medians of rounds; -t $THREADS -m $MEMORY${MEMTWIN_ARGS:+; memtwin $MEMTWIN_ARGS}; loadgen 1 thread; 100,000 keys, 100-byte values)"
+echo "(${ROUNDS} rounds of ${DURATION}s, medians of rounds; -t $THREADS -m $MEMORY${MEMTWIN_ARGS:+; memtwin $MEMTWIN_ARGS}; loadgen 1 thread; $( ((PIN)) && echo "server on CPUs ${server_cpus[2]}, loadgen on ${loadgen_cpus[2]}" || echo "unpinned"); 100,000 keys, 100-byte values)"

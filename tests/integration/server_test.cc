@@ -1,11 +1,9 @@
 // The memtwin binary as a network server: real processes on 127.0.0.1, raw sockets, and the
 // same bytes sent to Debian's memcached 1.6.18 where the reply must match.
 #include <arpa/inet.h>
-#include <linux/io_uring.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -26,6 +24,7 @@
 #include "server/scheduler_slice.h"
 #include "storage/item.h"
 #include "tests/integration/harness.h"
+#include "tests/io_uring_probe.h"
 
 namespace memtwin::testing {
 namespace {
@@ -112,14 +111,6 @@ std::vector<uint64_t> IoUringCompletionsOf(pid_t pid) {
     completions.push_back(value);
   }
   return completions;
-}
-
-bool KernelOffersIoUring() {
-  io_uring_params params{};
-  const long fd = syscall(__NR_io_uring_setup, 4, &params);
-  if (fd < 0) return false;
-  close(static_cast<int>(fd));
-  return true;
 }
 
 // Fifty clients each pipeline twenty gets before any reads, so a worker's pass holds many

@@ -4,7 +4,6 @@
 
 #include <fcntl.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,6 +12,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/io_uring_probe.h"
 
 namespace memtwin::server {
 namespace {
@@ -38,18 +38,8 @@ struct SocketPair {
   int fds[2] = {-1, -1};
 };
 
-// Asked with the bare system call, not through SocketRing, so that a broken Create() fails the
-// tests instead of skipping them.
-bool KernelOffersIoUring() {
-  io_uring_params params{};
-  const long fd = syscall(__NR_io_uring_setup, 4, &params);
-  if (fd < 0) return false;
-  close(static_cast<int>(fd));
-  return true;
-}
-
 #define SKIP_WITHOUT_IO_URING()                                                             \
-  if (!KernelOffersIoUring()) {                                                             \
+  if (!memtwin::testing::KernelOffersIoUring()) {                                           \
     GTEST_SKIP() << "this kernel refuses io_uring (" << std::strerror(errno)                \
                  << "); the server writes with write() there, which the other tests cover"; \
   }

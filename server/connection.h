@@ -1,11 +1,11 @@
 // One client connection on a worker thread: reads bytes, hands them to the protocol, writes the
 // replies back, and closes itself. Reads and replies wait for the end of the worker's pass of
 // the event loop, which makes them for all its connections at once (see Worker); pipelined
-// requests cost one read and one write. While replies are still
-// queued for a slow reader the connection stops reading (backpressure). A connection from a TLS
-// listener first runs its handshake on the same event loop (never blocking the worker), then reads
-// and writes through OpenSSL. It is listed in the context's ConnectionRegistry while it lives
-// ("stats conns"). Owned by its Worker; not thread-safe.
+// requests cost one read and one write. While replies are still queued for a slow reader the
+// connection stops reading (backpressure). A connection from a TLS listener first runs its
+// handshake on the same event loop (never blocking the worker), then reads and writes through
+// OpenSSL. It is listed in the context's ConnectionRegistry while it lives ("stats conns").
+// Owned by its Worker; not thread-safe.
 #pragma once
 
 #include <event2/event.h>

@@ -63,9 +63,8 @@ absl::Status Worker::Start() {
 }
 
 // Each pass collects the connections epoll reported ready, then reads for all of them, then
-// writes all their replies (as Redis does before it sleeps); see server/README.md. Written one
-// by one, each reply could wake a client that had just gone back to sleep; written together,
-// the first wakes it and the rest arrive while it runs.
+// writes all their replies (as Redis does before it sleeps), so that the reads and the writes
+// can each be one system call (SocketRing); see server/README.md.
 void Worker::Run() {
   do {
     event_base_loop(base_, EVLOOP_ONCE | EVLOOP_NO_EXIT_ON_EMPTY);
@@ -96,7 +95,8 @@ void Worker::FinishReads() {
 }
 
 void Worker::FinishPasses() {
-  if (ring_ != nullptr) {
+  // One reply alone costs a system call either way, and write() is the shorter path.
+  if (ring_ != nullptr && flush_queue_.size() > 1) {
     transfers_.clear();
     owners_.clear();
     for (Connection* connection : flush_queue_) {
@@ -106,7 +106,6 @@ void Worker::FinishPasses() {
         owners_.push_back(connection);
       }
     }
-    // One reply alone costs a system call either way, and write() is the shorter path.
     if (transfers_.size() > 1) {
       ring_->SendAll(transfers_);
       for (size_t i = 0; i < transfers_.size(); ++i) owners_[i]->SentByRing(transfers_[i].result);

@@ -252,31 +252,48 @@ void RunThread(const Options& o, int connections, uint64_t seed, SteadyClock::ti
     c.sent_at = SteadyClock::now();
     return c.stream.SendAll(batch);
   };
+  // With --rate, each connection sends one batch per `pace` on a fixed schedule, so all of them
+  // together offer the requested rate as long as the server keeps up: a late reply or a late
+  // wake-up delays that one batch, not every later one. The connections' schedules are spread
+  // evenly over one pace, so the load arrives smoothly rather than in bursts of all of them.
+  const auto pace = std::chrono::duration_cast<SteadyClock::duration>(
+      std::chrono::duration<double>(o.rate > 0 ? o.connections * o.pipeline / o.rate : 0));
   for (Conn& c : conns) {
     c.stream = Connect(o);
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.ptr = &c;
     epoll_ctl(ep, EPOLL_CTL_ADD, c.stream.fd, &ev);
-    if (!send_batch(c)) ++result->errors;
+  }
+  const auto first_send = SteadyClock::now();
+  for (size_t i = 0; i < conns.size(); ++i) {
+    if (o.rate > 0) {
+      conns[i].waiting = true;
+      conns[i].next_send = first_send + pace * static_cast<long>(i) / connections;
+    } else if (!send_batch(conns[i])) {
+      ++result->errors;
+    }
   }
   std::vector<epoll_event> events(static_cast<size_t>(connections));
   char buf[65536];
-  // With --rate, each connection sends one batch per `pace`, so all of them together make the
-  // requested rate (as long as the server keeps up).
-  const auto pace = std::chrono::duration_cast<SteadyClock::duration>(
-      std::chrono::duration<double>(o.rate > 0 ? o.connections * o.pipeline / o.rate : 0));
   while (SteadyClock::now() < until) {
+    timespec wait_for{0, 100'000'000};
     if (o.rate > 0) {
       const auto now = SteadyClock::now();
+      auto next_due = until;
       for (Conn& c : conns) {
-        if (c.waiting && c.next_send <= now) {
+        if (!c.waiting) continue;
+        if (c.next_send <= now) {
           c.waiting = false;
           if (!send_batch(c)) ++result->errors;
+        } else {
+          next_due = std::min(next_due, c.next_send);
         }
       }
+      const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(next_due - now).count();
+      wait_for = {static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
     }
-    const int n = epoll_wait(ep, events.data(), connections, o.rate > 0 ? 1 : 100);
+    const int n = epoll_pwait2(ep, events.data(), connections, &wait_for, nullptr);
     for (int i = 0; i < n; ++i) {
       Conn& c = *static_cast<Conn*>(events[static_cast<size_t>(i)].data.ptr);
       const ssize_t r = c.stream.Recv(buf, sizeof(buf));
@@ -299,7 +316,7 @@ void RunThread(const Options& o, int connections, uint64_t seed, SteadyClock::ti
         result->requests += static_cast<uint64_t>(o.pipeline);
         if (o.rate > 0) {
           c.waiting = true;
-          c.next_send = c.sent_at + pace;
+          c.next_send += pace;
         } else if (SteadyClock::now() < until && !send_batch(c)) {
           ++result->errors;
         }

@@ -1,7 +1,7 @@
 // loadgen: a closed-loop load generator for memcached's text or binary protocol. Each connection
-// keeps
-// `--pipeline` requests in flight, sends the next batch when the previous one is answered, and
-// records each request's latency. Prints throughput and latency percentiles.
+// keeps `--pipeline` requests in flight, sends the next batch when the previous one is answered
+// (with --rate: when it is also due on the connection's schedule), and records each request's
+// latency. Prints throughput and latency percentiles.
 //
 //   loadgen --port 11211 --connections 50 --threads 2 --duration 10 --get-ratio 0.9
 //           --keys 100000 --value-size 100 --multiget 1 --pipeline 1 [--prefill] [--rate OPS]

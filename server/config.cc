@@ -202,9 +202,17 @@ absl::Status ParseExtended(std::string_view list, Config* config) {
     const std::string_view value =
         eq == std::string_view::npos ? std::string_view() : item.substr(eq + 1);
     if (name == "hashpower") {
+      // memcached 1.6.18's messages; it reads the value with atoi, so "abc" is "of 0".
+      if (eq == std::string_view::npos) return Invalid("Missing numeric argument for hashpower");
       int64_t n;
-      if (!ParseInt(value, &n) || n < 12 || n > 32) {
-        return Invalid("Initial hashtable multiplier of 12 or more, up to 32, required");
+      if (!ParseInt(value, &n)) n = 0;
+      if (n < 12) {
+        return Invalid(absl::StrCat("Initial hashtable multiplier of ", n, " is too low"));
+      }
+      if (n > 32) {
+        return Invalid(absl::StrCat("Initial hashtable multiplier of ", n,
+                                    " is too high\nChoose a value based on \"STAT "
+                                    "hash_power_level\" from a running instance"));
       }
       config->storage.hash_power_initial = static_cast<uint32_t>(n);
     } else if (name == "lru_maintainer" || name == "no_lru_maintainer" || name == "no_modern") {
@@ -303,7 +311,8 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(int argc, char** argv) {
     int64_t n = 0;
     switch (ch) {
       case 'p':
-        if (!ParseInt(arg, &n) || n < 0 || n > 65535) return Invalid("Invalid port number");
+        if (!ParseInt(arg, &n)) return Invalid("Invalid port number");
+        if (n < 0 || n > 65535) return Invalid(absl::StrCat("ERROR: Invalid port number ", n, "."));
         c.port = static_cast<int>(n);
         break;
       case 'U':
@@ -403,7 +412,8 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(int argc, char** argv) {
         c.cas_enabled = false;
         break;
       case 'b':
-        if (!ParseInt(arg, &n) || n <= 0) return Invalid("Invalid listen backlog");
+        // memcached passes any number to listen(); 0 still queues one connection on Linux.
+        if (!ParseInt(arg, &n) || n < 0) return Invalid("Invalid listen backlog");
         c.backlog = static_cast<int>(n);
         break;
       case 'B':

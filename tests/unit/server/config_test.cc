@@ -169,6 +169,31 @@ TEST(ConfigTest, BadLruSharesAreRefusedWithMemcachedsMessage) {
             "hot_lru_pct must be > 1 and < 80");
 }
 
+// Checked against memcached 1.6.18: the same values print the same lines ("12abc" aside, which
+// its atoi takes as 12).
+TEST(ConfigTest, BadHashpowerIsRefusedWithMemcachedsMessage) {
+  EXPECT_EQ(ErrorOf({"-o", "hashpower=5"}), "Initial hashtable multiplier of 5 is too low");
+  EXPECT_EQ(ErrorOf({"-o", "hashpower=abc"}), "Initial hashtable multiplier of 0 is too low");
+  EXPECT_EQ(ErrorOf({"-o", "hashpower=33"}),
+            "Initial hashtable multiplier of 33 is too high\n"
+            "Choose a value based on \"STAT hash_power_level\" from a running instance");
+  EXPECT_EQ(ErrorOf({"-o", "hashpower"}), "Missing numeric argument for hashpower");
+  auto parsed = Parse({"-o", "hashpower=32"});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->config.storage.hash_power_initial, 32u);
+}
+
+// memcached 1.6.18 prints the first line for -p 99999 and takes -b 0 (it passes any number to
+// listen()). It also takes -p -1 and fails later, when it binds; memtwin says why at once.
+TEST(ConfigTest, PortOutOfRangeAndBacklogZeroAsMemcached) {
+  EXPECT_EQ(ErrorOf({"-p", "99999"}), "ERROR: Invalid port number 99999.");
+  EXPECT_EQ(ErrorOf({"-p", "-1"}), "ERROR: Invalid port number -1.");
+  auto parsed = Parse({"-b", "0"});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->config.backlog, 0);
+  EXPECT_EQ(ErrorOf({"-b", "-3"}), "Invalid listen backlog");
+}
+
 TEST(ConfigTest, BadLruFactorsAreRefusedWithMemcachedsMessage) {
   for (const char* value : {"0", "0.0", "-1", "-0.5", "abc", "", "0.5x", "nan"}) {
     EXPECT_EQ(ErrorOf({"-o", std::string("hot_max_factor=") + value}), "hot_max_factor must be > 0")

@@ -219,6 +219,21 @@ absl::Status ParseExtended(std::string_view list, Config* config) {
       // As memcached: the segmented LRU needs the maintainer thread, and goes with it.
       config->lru_maintainer = name == "lru_maintainer";
       config->storage.lru_segmented = config->lru_maintainer;
+      if (name == "no_modern") config->lru_crawler = false;
+    } else if (name == "lru_crawler" || name == "no_lru_crawler") {
+      config->lru_crawler = name == "lru_crawler";
+    } else if (name == "lru_crawler_sleep" || name == "lru_crawler_tocrawl") {
+      // memcached's messages. It reads the sleep with atoi, so "abc" is 0; we refuse it.
+      const bool sleep = name == "lru_crawler_sleep";
+      if (eq == std::string_view::npos) {
+        return Invalid(absl::StrCat("Missing ", std::string(name), " value"));
+      }
+      int64_t n;
+      if (!ParseInt(value, &n) || n < 0 || n > (sleep ? 1000000 : int64_t{UINT32_MAX})) {
+        return Invalid(sleep ? "LRU crawler sleep must be between 0 and 1 second"
+                             : "lru_crawler_tocrawl takes a numeric 32bit value");
+      }
+      (sleep ? config->lru_crawler_sleep : config->lru_crawler_tocrawl) = static_cast<uint32_t>(n);
     } else if (name == "hot_lru_pct" || name == "warm_lru_pct") {
       int64_t n;
       if (!ParseInt(value, &n) || n < 1 || n >= 80) {
@@ -270,13 +285,12 @@ absl::Status ParseExtended(std::string_view list, Config* config) {
     } else if (name == "ssl_wbuf_size" || name == "ssl_kernel_tls") {
       // memcached buffer tuning; OpenSSL's own buffering serves us.
     } else if (name == "modern" || name == "maxconns_fast" || name == "no_maxconns_fast" ||
-               name == "lru_crawler" || name == "no_lru_crawler" || name == "slab_reassign" ||
-               name == "slab_automove" || name == "hash_algorithm" || name == "idle_timeout" ||
-               name == "track_sizes" || name == "no_hashexpand" || name == "slab_chunk_max" ||
-               name == "tail_repair_time" || name == "lru_crawler_sleep" ||
-               name == "lru_crawler_tocrawl" || name == "read_buf_mem_limit" ||
-               name == "temporary_ttl" || name == "temp_lru" || name == "watcher_logbuf_size" ||
-               name == "worker_logbuf_size" || name == "resp_obj_mem_limit") {
+               name == "slab_reassign" || name == "slab_automove" || name == "hash_algorithm" ||
+               name == "idle_timeout" || name == "track_sizes" || name == "no_hashexpand" ||
+               name == "slab_chunk_max" || name == "tail_repair_time" ||
+               name == "read_buf_mem_limit" || name == "temporary_ttl" || name == "temp_lru" ||
+               name == "watcher_logbuf_size" || name == "worker_logbuf_size" ||
+               name == "resp_obj_mem_limit") {
       // memcached tuning knobs that our design does not need: accepted so existing command
       // lines keep working.
     } else {

@@ -58,6 +58,9 @@ struct Config {
   BindingProtocol protocol = BindingProtocol::kAuto;  // -B
   storage::StorageOptions storage;                    // -m -M -f -n -I -L, -o hashpower, LRU
   bool lru_maintainer = true;                         // -o no_lru_maintainer turns off
+  bool lru_crawler = true;                            // -o no_lru_crawler turns off
+  uint32_t lru_crawler_sleep = 100;                   // -o lru_crawler_sleep, µs per 1,000 items
+  uint32_t lru_crawler_tocrawl = 0;                   // -o lru_crawler_tocrawl, 0 = no limit
   // -o worker_slice_us: the scheduler time slice each worker thread asks for (0: the kernel's
   // default). See server/scheduler_slice.h.
   int worker_slice_us = 0;

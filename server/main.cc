@@ -29,6 +29,7 @@
 #include "server/socket_ring.h"
 #include "server/tls.h"
 #include "server/worker.h"
+#include "storage/lru_crawler.h"
 #include "storage/lru_maintainer.h"
 #include "storage/store.h"
 
@@ -149,6 +150,11 @@ int Run(int argc, char** argv) {
   std::unique_ptr<storage::LruMaintainer> lru_maintainer;
   if (config.lru_maintainer)
     lru_maintainer = std::make_unique<storage::LruMaintainer>(store->get());
+  // As memcached, crawls are scheduled by the maintainer's rules, so only while it runs; a
+  // client can always ask for one.
+  storage::LruCrawler lru_crawler(store->get(), /*autocrawl=*/config.lru_maintainer,
+                                  config.lru_crawler_sleep, config.lru_crawler_tocrawl);
+  if (config.lru_crawler) lru_crawler.Enable();
 
   // Certificates are read after switching user, as memcached does, so "refresh_certs" can read
   // whatever start-up could.
@@ -201,6 +207,7 @@ int Run(int argc, char** argv) {
   context.start_time = clock.Now();
   context.verbosity.store(config.verbose);
   context.tls = client_tls.get();
+  context.lru_crawler = &lru_crawler;
   if (lru_maintainer != nullptr) {
     context.lru_maintainer_juggles = [m = lru_maintainer.get()] { return m->juggles(); };
   }

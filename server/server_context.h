@@ -15,6 +15,7 @@
 #include "absl/synchronization/mutex.h"
 #include "server/config.h"
 #include "server/stats.h"
+#include "storage/lru_crawler.h"
 #include "storage/store.h"
 
 namespace memtwin::server {
@@ -88,6 +89,9 @@ struct ServerContext {
   storage::Store* store = nullptr;
   // memcached's lru_maintainer_juggles; unset without the maintainer (-o no_lru_maintainer).
   std::function<uint64_t()> lru_maintainer_juggles;
+  // The LRU crawler, running or not ("lru_crawler enable" starts it); null only where no
+  // crawler can be started.
+  storage::LruCrawler* lru_crawler = nullptr;
   const Config* config = nullptr;
   uint32_t start_time = 0;  // unix seconds
   std::atomic<uint64_t> curr_connections{0};

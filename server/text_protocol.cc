@@ -22,6 +22,7 @@
 #include "server/reply.h"
 #include "server/text_parser.h"
 #include "storage/item.h"
+#include "storage/lru_crawler.h"
 #include "storage/store.h"
 
 namespace memtwin::server {
@@ -58,7 +59,7 @@ constexpr uint32_t kMaxVerbosity = 2;
 constexpr uint32_t kMinMemlimitMb = 8;
 constexpr uint32_t kMaxMemlimitMb = 1000000000;
 // lru_crawler's limits: class ids below memcached's MAX_NUMBER_OF_SLAB_CLASSES, sleep in µs.
-constexpr uint32_t kMaxSlabClassId = 63;
+constexpr uint32_t kMaxSlabClassId = storage::LruCrawler::kMaxClassId;
 constexpr uint32_t kMaxCrawlerSleep = 1000000;
 constexpr size_t kMetadumpGroupsPerStep = 256;
 
@@ -701,10 +702,10 @@ void Runner::ConnsStats() {
   }
 }
 
-// memcached's server_stats + get_stats(NULL) + item_stats_totals, in its order, as printed by a
-// memcached run with -o no_lru_maintainer,no_lru_crawler,no_slab_reassign (which is the
-// machinery memtwin has: one LRU per class, no crawler, no page moves). memcached's internal
-// buffer counters (response_obj_*, read_buf_*, reserved_fds) and the logger's are left out.
+// memcached's server_stats + get_stats(NULL) + item_stats_totals, in its order, as a memcached
+// run with the same LRU and crawler options and no_slab_reassign (memtwin moves no pages)
+// prints them. memcached's internal buffer counters (response_obj_*, read_buf_*, reserved_fds)
+// and the logger's are left out.
 void Runner::GeneralStats() {
   Counters sum;
   for (const ThreadStats* ts : context_->thread_stats) ts->AddTo(&sum);
@@ -764,6 +765,11 @@ void Runner::GeneralStats() {
   Stat(out_, "hash_power_level", s.hash_power_level);
   Stat(out_, "hash_bytes", s.hash_bytes);
   Stat(out_, "hash_is_expanding", s.hash_is_expanding ? 1u : 0u);
+  const storage::LruCrawler* const crawler = context_->lru_crawler;
+  if (crawler != nullptr && crawler->enabled()) {
+    Stat(out_, "lru_crawler_running", crawler->running() ? 1u : 0u);
+    Stat(out_, "lru_crawler_starts", crawler->starts());
+  }
   if (context_->lru_maintainer_juggles) {
     Stat(out_, "lru_maintainer_juggles", context_->lru_maintainer_juggles());
   }
@@ -782,6 +788,9 @@ void Runner::GeneralStats() {
   if (maintainer) Stat(out_, "evicted_active", s.evicted_active);
   Stat(out_, "evictions", s.evictions);
   Stat(out_, "reclaimed", s.reclaimed);
+  Stat(out_, "crawler_reclaimed", s.crawler_reclaimed);
+  Stat(out_, "crawler_items_checked", s.crawler_items_checked);
+  Stat(out_, "lrutail_reflocked", uint64_t{0});  // no refcounts, so never
   if (maintainer) {
     Stat(out_, "moves_to_cold", s.moves_to_cold);
     Stat(out_, "moves_to_warm", s.moves_to_warm);
@@ -846,9 +855,12 @@ void Runner::SettingsStats() {
   Stat(out_, "slab_automove_window", uint64_t{30});
   Stat(out_, "slab_chunk_max",
        classes.count() > 0 ? classes.at(classes.count()).chunk_size : uint64_t{0});
-  Stat(out_, "lru_crawler", "no");
-  Stat(out_, "lru_crawler_sleep", uint64_t{100});
-  Stat(out_, "lru_crawler_tocrawl", uint64_t{0});
+  const storage::LruCrawler* const crawler = context_->lru_crawler;
+  Stat(out_, "lru_crawler", YesNo(crawler != nullptr && crawler->enabled()));
+  Stat(out_, "lru_crawler_sleep",
+       crawler != nullptr ? crawler->sleep_micros() : c.lru_crawler_sleep);
+  Stat(out_, "lru_crawler_tocrawl",
+       crawler != nullptr ? crawler->tocrawl() : c.lru_crawler_tocrawl);
   Stat(out_, "tail_repair_time", uint64_t{0});
   Stat(out_, "flush_enabled", YesNo(c.flush_enabled));
   Stat(out_, "dump_enabled", "yes");  // lru_crawler metadump works
@@ -918,8 +930,8 @@ void Runner::ItemsStats() {
     ClassStat(out_, kPrefix, c.id, "expired_unfetched", c.expired_unfetched);
     ClassStat(out_, kPrefix, c.id, "evicted_unfetched", c.evicted_unfetched);
     if (maintainer) ClassStat(out_, kPrefix, c.id, "evicted_active", c.evicted_active);
-    ClassStat(out_, kPrefix, c.id, "crawler_reclaimed", 0);
-    ClassStat(out_, kPrefix, c.id, "crawler_items_checked", 0);
+    ClassStat(out_, kPrefix, c.id, "crawler_reclaimed", c.crawler_reclaimed);
+    ClassStat(out_, kPrefix, c.id, "crawler_items_checked", c.crawler_items_checked);
     ClassStat(out_, kPrefix, c.id, "lrutail_reflocked", 0);
     if (!maintainer) continue;
     ClassStat(out_, kPrefix, c.id, "moves_to_cold", c.moves_to_cold);
@@ -967,15 +979,63 @@ void Runner::SizesStats() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// lru_crawler. memtwin has no crawler: "stats settings" says lru_crawler no, and the subcommands
-// answer as memcached's do with the crawler stopped, except metadump, which walks the Store.
+// lru_crawler, as memcached's: crawl asks the crawler thread for a crawl of some classes;
+// metadump (answered here, by a walk of the Store) needs the crawler enabled, as memcached's.
+
+// The class list of "lru_crawler crawl" and "metadump": "all" or comma-separated ids 1..63
+// (empty fields skipped, as strtok_r does). On failure, memcached's reply.
+bool ParseCrawlClasses(std::string_view text, storage::LruCrawler::ClassSet* classes,
+                       std::string_view* error) {
+  if (text == "all") {
+    classes->set();
+    return true;
+  }
+  for (size_t start = 0; start <= text.size();) {
+    size_t end = text.find(',', start);
+    if (end == std::string_view::npos) end = text.size();
+    const std::string_view id_text = text.substr(start, end - start);
+    start = end + 1;
+    if (id_text.empty()) continue;
+    uint32_t id;
+    if (!text::ParseUint32(id_text, &id) || id < 1 || id > kMaxSlabClassId) {
+      *error = "BADCLASS invalid class id";
+      return false;
+    }
+    classes->set(id);
+  }
+  if (classes->none()) *error = "NOTSTARTED no items to crawl";
+  return classes->any();
+}
 
 void Runner::LruCrawler(const TokenizedLine& t) {
+  storage::LruCrawler* const crawler = context_->lru_crawler;
+  const bool enabled = crawler != nullptr && crawler->enabled();
   const std::string_view sub = t.count > 1 ? t.tokens[1] : std::string_view();
-  if (t.count == 3 && sub == "crawl") {
-    Reply(out_, false, "CLIENT_ERROR lru crawler disabled");
-  } else if (t.count == 3 && sub == "metadump") {
-    Metadump(t.tokens[2]);
+  if (t.count == 3 && (sub == "crawl" || sub == "metadump")) {
+    storage::LruCrawler::ClassSet classes;
+    std::string_view error;
+    if (!enabled) {
+      Reply(out_, false, "CLIENT_ERROR lru crawler disabled");
+    } else if (sub == "metadump") {
+      Metadump(t.tokens[2]);
+    } else if (t.tokens[2] == "hash") {
+      // memcached walks the hash table for metadump only; a crawl of it fails this way.
+      Reply(out_, false, "ERROR an unknown error happened");
+    } else if (!ParseCrawlClasses(t.tokens[2], &classes, &error)) {
+      Reply(out_, false, error);
+    } else {
+      switch (crawler->Crawl(classes)) {
+        case storage::LruCrawler::CrawlStart::kStarted:
+          Reply(out_, false, kOk);
+          break;
+        case storage::LruCrawler::CrawlStart::kBusy:
+          Reply(out_, false, "BUSY currently processing crawler request");
+          break;
+        case storage::LruCrawler::CrawlStart::kDisabled:
+          Reply(out_, false, "CLIENT_ERROR lru crawler disabled");
+          break;
+      }
+    }
   } else if (t.count == 3 && (sub == "tocrawl" || sub == "sleep")) {
     uint32_t n;
     if (!text::ParseUint32(t.tokens[2], &n)) {
@@ -983,11 +1043,17 @@ void Runner::LruCrawler(const TokenizedLine& t) {
     } else if (sub == "sleep" && n > kMaxCrawlerSleep) {
       Reply(out_, false, "CLIENT_ERROR sleep must be one second or less");
     } else {
-      Reply(out_, false, kOk);  // accepted, and without a crawler nothing to tune
+      if (crawler != nullptr) {
+        (sub == "sleep") ? crawler->set_sleep_micros(n) : crawler->set_tocrawl(n);
+      }
+      Reply(out_, false, kOk);
     }
   } else if (t.count == 2 && sub == "enable") {
-    Reply(out_, false, "ERROR failed to start lru crawler thread");
+    Reply(
+        out_, false,
+        crawler != nullptr && crawler->Enable() ? kOk : "ERROR failed to start lru crawler thread");
   } else if (t.count == 2 && sub == "disable") {
+    if (crawler != nullptr) crawler->Disable();
     Reply(out_, false, kOk);
   } else {
     Reply(out_, false, kError);
@@ -1036,29 +1102,13 @@ void Runner::Lru(const TokenizedLine& t) {
 // "hash" or a comma-separated list of ids 1..63), then END. Lines end in "\n", END in "\r\n".
 // The whole dump is built in `out_` at once; the walk is in hash order.
 void Runner::Metadump(std::string_view classes) {
-  bool wanted[kMaxSlabClassId + 1] = {};
-  if (classes == "all" || classes == "hash") {
-    for (bool& w : wanted) w = true;
-  } else {
-    bool any = false;
-    for (size_t start = 0; start <= classes.size();) {
-      size_t end = classes.find(',', start);
-      if (end == std::string_view::npos) end = classes.size();
-      const std::string_view id_text = classes.substr(start, end - start);
-      start = end + 1;
-      if (id_text.empty()) continue;  // strtok_r skips empty fields
-      uint32_t id;
-      if (!text::ParseUint32(id_text, &id) || id < 1 || id > kMaxSlabClassId) {
-        Reply(out_, false, "BADCLASS invalid class id");
-        return;
-      }
-      wanted[id] = true;
-      any = true;
-    }
-    if (!any) {
-      Reply(out_, false, "NOTSTARTED no items to crawl");
-      return;
-    }
+  storage::LruCrawler::ClassSet wanted;
+  std::string_view error;
+  if (classes == "hash") {
+    wanted.set();
+  } else if (!ParseCrawlClasses(classes, &wanted, &error)) {
+    Reply(out_, false, error);
+    return;
   }
   std::string* const out = out_;
   storage::SnapshotCursor cursor;

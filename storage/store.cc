@@ -347,6 +347,71 @@ int Store::JuggleLru(int class_id) {
   return rounds;
 }
 
+bool Store::StartCrawl(int class_id) {
+  ClassState& cls = class_state_[class_id];
+  absl::MutexLock lock(&cls.mu);
+  bool any = false;
+  for (LruList& list : cls.lru) {
+    list.crawl_next = list.tail;
+    any |= list.tail != kNoItem;
+  }
+  cls.crawl_segment = any ? kLruHot : -1;
+  return any;
+}
+
+void Store::EndCrawl(int class_id) {
+  ClassState& cls = class_state_[class_id];
+  absl::MutexLock lock(&cls.mu);
+  for (LruList& list : cls.lru) list.crawl_next = kNoItem;
+  cls.crawl_segment = -1;
+}
+
+bool Store::CrawlStep(int class_id, size_t max_items, CrawlTally* tally) {
+  ClassState& cls = class_state_[class_id];
+  const uint32_t now = clock_->Now();
+  absl::MutexLock lock(&cls.mu);
+  for (size_t looked = 0; looked < max_items;) {
+    if (cls.crawl_segment < 0) return false;
+    LruList& list = cls.lru[cls.crawl_segment];
+    const ItemRef ref = list.crawl_next;
+    if (ref == kNoItem) {
+      if (++cls.crawl_segment == kLruSegments) cls.crawl_segment = -1;
+      continue;
+    }
+    Item* it = arena_->Get(ref);
+    list.crawl_next = it->lru_prev;
+    ++looked;
+    const uint64_t hash = HashTable::Hash(it->key());
+    absl::Mutex* stripe = &table_.StripeFor(hash);
+    // The class lock is held, so the stripe can only be tried (see the lock order); an item
+    // whose key is in use right now is passed over, as memcached's crawler does.
+    if (!stripe->TryLock()) continue;
+    const bool tombstone = it->has(kItemTombstone);
+    if (IsDead(it, now)) {
+      table_.Remove(hash, ref);
+      UnlinkLocked(hash, it, cls);
+      if (!tombstone) {
+        ++tally->reclaimed;
+        ++cls.crawler_reclaimed;
+      }
+    } else if (!tombstone) {
+      if (it->exptime == 0) {
+        ++tally->no_expiry;
+      } else if (it->exptime - now >= 3600) {
+        ++tally->expiring_after_an_hour;
+      } else {
+        ++tally->expiring_in_minute[(it->exptime - now) / 60];
+      }
+    }
+    stripe->Unlock();
+    if (!tombstone) {
+      ++tally->checked;
+      ++cls.crawler_items_checked;
+    }
+  }
+  return true;
+}
+
 void Store::FreeUnlinked(Item* it) {
   ClassState& cls = class_state_[it->class_id];
   absl::MutexLock lock(&cls.mu);
@@ -447,6 +512,7 @@ void Store::PushLruHeadLocked(Item* it, LruSegment segment, ClassState& cls) {
 
 void Store::RemoveFromLruLocked(Item* it, ClassState& cls) {
   LruList& list = cls.lru[it->lru];
+  if (list.crawl_next == arena_->RefOf(it)) list.crawl_next = it->lru_prev;
   if (it->lru_prev != kNoItem) {
     arena_->Get(it->lru_prev)->lru_next = it->lru_next;
   } else {
@@ -1163,6 +1229,8 @@ StoreStats Store::Stats() const {
     s.moves_to_warm += cls.moves_to_warm;
     s.moves_within_lru += cls.moves_within_lru;
     s.direct_reclaims += cls.direct_reclaims;
+    s.crawler_reclaimed += cls.crawler_reclaimed;
+    s.crawler_items_checked += cls.crawler_items_checked;
     if (cls.total_pages == 0) continue;
     SlabClassStats c;
     c.id = id;
@@ -1199,6 +1267,8 @@ StoreStats Store::Stats() const {
     c.moves_to_warm = cls.moves_to_warm;
     c.moves_within_lru = cls.moves_within_lru;
     c.direct_reclaims = cls.direct_reclaims;
+    c.crawler_reclaimed = cls.crawler_reclaimed;
+    c.crawler_items_checked = cls.crawler_items_checked;
     s.classes.push_back(c);
   }
   s.total_malloced = arena_->pages_taken() * arena_->page_size();

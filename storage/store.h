@@ -200,8 +200,10 @@ struct SlabClassStats {
   uint64_t evicted_active = 0;  // evicted although read twice (WARM was full or slow to take it)
   uint64_t moves_to_cold = 0;
   uint64_t moves_to_warm = 0;
-  uint64_t moves_within_lru = 0;  // active WARM items sent back to WARM's head
-  uint64_t direct_reclaims = 0;   // allocations that had to move items themselves first
+  uint64_t moves_within_lru = 0;   // active WARM items sent back to WARM's head
+  uint64_t direct_reclaims = 0;    // allocations that had to move items themselves first
+  uint64_t crawler_reclaimed = 0;  // expired or flushed items the LRU crawler unlinked
+  uint64_t crawler_items_checked = 0;
 };
 
 struct StoreStats {
@@ -219,6 +221,8 @@ struct StoreStats {
   uint64_t moves_to_warm = 0;
   uint64_t moves_within_lru = 0;
   uint64_t direct_reclaims = 0;
+  uint64_t crawler_reclaimed = 0;
+  uint64_t crawler_items_checked = 0;
   uint64_t total_malloced = 0;  // bytes of pages handed to classes
   uint64_t limit_maxbytes = 0;  // the memory limit, as last set (see SetMemoryLimit)
   uint32_t hash_power_level = 0;
@@ -228,6 +232,16 @@ struct StoreStats {
   uint64_t apply_skipped = 0;
   uint64_t apply_failed = 0;
   std::vector<SlabClassStats> classes;  // only classes that have pages
+};
+
+// What one crawl of a slab class (CrawlStep) saw of the items it did not reclaim, for the
+// crawler's schedule: how soon they expire.
+struct CrawlTally {
+  uint64_t checked = 0;    // items looked at, reclaimed or not (tombstones are not counted)
+  uint64_t reclaimed = 0;  // expired or flushed items unlinked
+  uint64_t no_expiry = 0;  // live items that never expire
+  uint64_t expiring_after_an_hour = 0;
+  uint64_t expiring_in_minute[60] = {};  // live items by whole minutes left to live
 };
 
 // Position of a snapshot walk. Start with a default-constructed one.
@@ -304,6 +318,18 @@ class Store {
   // were queued. LruMaintainer calls it; without one, queues that fill up are moved by readers.
   size_t ProcessLruBumps();
 
+  // memcached's LRU crawler, for one slab class (1..slab_classes().count()): StartCrawl puts a
+  // cursor on the tail of each of its LRU segments; every CrawlStep then looks at up to
+  // `max_items` more items toward the heads (HOT, then WARM, then COLD), unlinking the expired
+  // and flushed ones (and expired tombstones, uncounted) and tallying the rest, under the class
+  // lock for the whole step. Items that move while the crawl is under way are seen again or
+  // not at all; every item that stays put is seen once. Returns false once the crawl is over
+  // (StartCrawl: when the class holds nothing). EndCrawl drops an unfinished crawl. One crawl
+  // per class at a time (the crawler's thread); everything else may run concurrently.
+  bool StartCrawl(int class_id);
+  bool CrawlStep(int class_id, size_t max_items, CrawlTally* tally);
+  void EndCrawl(int class_id);
+
   // memcached's cache_memlimit: from now on pages are handed out up to `bytes` (as if started
   // with that -m). Raising lets classes grow again; lowering stops their growth (pages in use
   // stay, eviction takes over). Fails with preallocated pages (-L, as memcached) and beyond the
@@ -342,6 +368,9 @@ class Store {
     ItemRef tail = kNoItem;
     uint64_t items = 0;  // tombstones excluded
     uint64_t bytes = 0;  // everything linked, as memcached's sizes_bytes
+    // The next item a crawl of this list looks at (kNoItem: none, or no crawl). Unlinking that
+    // item moves the cursor to its neighbour toward the head, so it never names a free chunk.
+    ItemRef crawl_next = kNoItem;
   };
   // Defined here rather than in store.cc because the lock annotations below name its mutex.
   // One slab class's chunks, LRU and counters. Padded so neighbouring classes' locks do not share
@@ -372,6 +401,9 @@ class Store {
     uint64_t moves_to_warm ABSL_GUARDED_BY(mu) = 0;
     uint64_t moves_within_lru ABSL_GUARDED_BY(mu) = 0;
     uint64_t direct_reclaims ABSL_GUARDED_BY(mu) = 0;
+    uint64_t crawler_reclaimed ABSL_GUARDED_BY(mu) = 0;
+    uint64_t crawler_items_checked ABSL_GUARDED_BY(mu) = 0;
+    int crawl_segment ABSL_GUARDED_BY(mu) = -1;  // the list a crawl is in; -1: no crawl
   };
 
   Store(const StorageOptions& options, Clock* clock, VersionClock* versions, Arena* arena);

@@ -18,6 +18,7 @@
 #include "server/stats.h"
 #include "server/text_protocol.h"
 #include "storage/clock.h"
+#include "storage/lru_crawler.h"
 #include "storage/store.h"
 
 namespace memtwin::fuzz {
@@ -51,9 +52,15 @@ int FuzzProtocol(const uint8_t* data, size_t size, CheckOutput&& check_output) {
   storage::ManualClock clock(1700000000);
   auto store = storage::Store::Create(config.storage, &clock);
   Check(store.ok(), "store");
+  // Enabled, as in a server, for inputs that speak to it (crawl, metadump); starting a thread for
+  // every input would cost two thirds of the fuzzer's speed. It crawls only when asked.
+  storage::LruCrawler crawler(store->get(), /*autocrawl=*/false, config.lru_crawler_sleep,
+                              config.lru_crawler_tocrawl);
+  if (input.find("lru_crawler") != std::string_view::npos) crawler.Enable();
   server::ThreadStats stats;
   server::ServerContext context;
   context.store = store->get();
+  context.lru_crawler = &crawler;
   context.config = &config;
   context.start_time = clock.Now();
   context.thread_stats = {&stats};

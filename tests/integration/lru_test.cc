@@ -1,7 +1,8 @@
 // The segmented LRU (HOT/WARM/COLD and the "lru-maintainer" thread) in a real memtwin process:
 // its "stats items" and "stats settings" lines against Debian's memcached 1.6.18 with the same
-// options, the maintainer moving items between the segments, and scan resistance (a hot set read
-// while a scan several times the memory goes by stays cached) next to memcached's own result.
+// options, the maintainer moving items between the segments, scan resistance (a hot set read
+// while a scan several times the memory goes by stays cached) next to memcached's own result,
+// and the "lru-crawler" thread reclaiming expired items, asked or scheduled.
 
 #include <algorithm>
 #include <chrono>
@@ -220,12 +221,13 @@ std::string KeyOf(const std::string& prefix, int i) {
 }
 
 // Stores keys prefix[from, from + count) with `value_size`-byte values in one pipeline.
-void StoreItems(Client* c, const std::string& prefix, int from, int count, size_t value_size) {
+void StoreItems(Client* c, const std::string& prefix, int from, int count, size_t value_size,
+                int exptime = 0) {
   const std::string value(value_size, 'v');
   std::string requests;
   for (int i = from; i < from + count; ++i) {
-    requests += "set " + KeyOf(prefix, i) + " 0 0 " + std::to_string(value_size) + " noreply\r\n" +
-                value + "\r\n";
+    requests += "set " + KeyOf(prefix, i) + " 0 " + std::to_string(exptime) + " " +
+                std::to_string(value_size) + " noreply\r\n" + value + "\r\n";
   }
   Pipeline(c, requests);
 }
@@ -460,6 +462,91 @@ TEST(LruScanTest, ScanPastAnIdleWarmSetEvictsItAsInMemcached) {
   EXPECT_GT(ours.evictions, 0u);
   EXPECT_LT(ours.survivors, kHotSet / 2);
   EXPECT_LT(theirs.survivors, kHotSet / 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The LRU crawler: expired items that no client reads again leave the cache anyway.
+
+// Ten items that never expire, then 50 that live a second, all in class 1: with the LRU flat
+// and no maintainer (-o no_lru_maintainer, which in memcached also stops its scheduled crawls),
+// only the crawl a client asks for can reclaim them. Both servers must end with the same counts.
+TEST(LruCrawlerServerTest, ClientCrawlReclaimsExpiredItemsAsMemcachedDoes) {
+  const std::vector<std::string> args = {"-o", "no_lru_maintainer"};
+  auto ours = ServerProcess::Start(MemtwinBinary(), args);
+  auto theirs = ServerProcess::Start(MemcachedBinary(), args);
+  ASSERT_NE(ours, nullptr);
+  ASSERT_NE(theirs, nullptr);
+  for (ServerProcess* server : {ours.get(), theirs.get()}) {
+    auto c = Client::ConnectTcp(server->port());
+    ASSERT_NE(c, nullptr);
+    StoreItems(c.get(), "keep", 0, 10, 10);
+    StoreItems(c.get(), "brief", 0, 50, 10, /*exptime=*/1);
+  }
+  // Waiting out the one-second expiry (memcached's clock ticks in whole seconds).
+  std::this_thread::sleep_for(milliseconds(2500));
+  for (ServerProcess* server : {ours.get(), theirs.get()}) {
+    const char* name = server == ours.get() ? "memtwin" : "memcached";
+    auto c = Client::ConnectTcp(server->port());
+    ASSERT_NE(c, nullptr);
+    EXPECT_EQ(StatText(StatsOf(server->port()), "curr_items"), "60") << name;
+    EXPECT_EQ(c->Call("lru_crawler crawl 1\r\n", "\r\n"), "OK\r\n") << name;
+    StatMap stats;
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          stats = StatsOf(server->port());
+          return StatText(stats, "lru_crawler_running") == "0" &&
+                 StatText(stats, "crawler_items_checked") == "60";
+        },
+        seconds(10)))
+        << name << ": running " << StatText(stats, "lru_crawler_running") << ", checked "
+        << StatText(stats, "crawler_items_checked");
+    EXPECT_EQ(StatText(stats, "crawler_reclaimed"), "50") << name;
+    EXPECT_EQ(StatText(stats, "curr_items"), "10") << name;
+    EXPECT_EQ(StatText(stats, "expired_unfetched"), "50") << name;
+    EXPECT_EQ(StatText(stats, "lru_crawler_starts"), "1") << name;
+    const StatMap items = StatsOf(server->port(), "items");
+    EXPECT_EQ(StatText(items, "items:1:crawler_reclaimed"), "50") << name;
+    EXPECT_EQ(StatText(items, "items:1:crawler_items_checked"), "60") << name;
+    EXPECT_EQ(CountPresent(c.get(), "keep", 0, 10), 10) << name;
+    EXPECT_EQ(CountPresent(c.get(), "brief", 0, 50), 0) << name;
+    EXPECT_EQ(StatText(StatsOf(server->port()), "get_expired"), "0") << name << ": already gone";
+  }
+}
+
+// With the defaults the crawler schedules itself: nobody asks, nobody reads, and still the
+// expired items go (the maintainer takes those that reach an LRU's tail, the crawler the rest).
+TEST(LruCrawlerServerTest, ExpiredItemsLeaveWithoutAnyClientAskingOrReading) {
+  auto server = ServerProcess::Start(MemtwinBinary(), {});
+  ASSERT_NE(server, nullptr);
+  EXPECT_TRUE(HasThread(server->pid(), "lru-crawler"));
+  auto c = Client::ConnectTcp(server->port());
+  ASSERT_NE(c, nullptr);
+  StoreItems(c.get(), "keep", 0, 10, 10);
+  StoreItems(c.get(), "brief", 0, 500, 10, /*exptime=*/1);
+  StatMap stats;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        stats = StatsOf(server->port());
+        return StatText(stats, "curr_items") == "10";
+      },
+      seconds(20)))
+      << "curr_items " << StatText(stats, "curr_items");
+  EXPECT_GT(StatNumber(stats, "crawler_reclaimed"), 0u);
+  EXPECT_EQ(StatNumber(stats, "crawler_reclaimed") + StatNumber(stats, "reclaimed"), 500u);
+  EXPECT_GE(StatNumber(stats, "lru_crawler_starts"), 1u);
+  EXPECT_EQ(StatText(stats, "get_expired"), "0");
+}
+
+TEST(LruCrawlerServerTest, NoLruCrawlerRunsNoThread) {
+  auto server = ServerProcess::Start(MemtwinBinary(), {"-o", "no_lru_crawler"});
+  ASSERT_NE(server, nullptr);
+  EXPECT_FALSE(HasThread(server->pid(), "lru-crawler"));
+  EXPECT_EQ(StatText(StatsOf(server->port(), "settings"), "lru_crawler"), "no");
+  EXPECT_EQ(StatText(StatsOf(server->port()), "lru_crawler_starts"), "(none)");
+  auto c = Client::ConnectTcp(server->port());
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->Call("lru_crawler enable\r\n", "\r\n"), "OK\r\n");
+  EXPECT_TRUE(HasThread(server->pid(), "lru-crawler"));
 }
 
 }  // namespace

@@ -124,6 +124,42 @@ TEST(ConfigTest, LruMaintainerSwitchesTurnTheThreadAndTheSegmentsOnAndOffTogethe
   EXPECT_FALSE(parsed->config.lru_maintainer);
 }
 
+// memcached 1.6.18's messages, checked by running it with the same -o. It reads the sleep with
+// atoi (so "abc" is 0) and takes a tocrawl of 2^32; memtwin refuses both.
+TEST(ConfigTest, LruCrawlerOptions) {
+  auto parsed = Parse({});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_TRUE(parsed->config.lru_crawler);
+  EXPECT_EQ(parsed->config.lru_crawler_sleep, 100u);
+  EXPECT_EQ(parsed->config.lru_crawler_tocrawl, 0u);
+  for (const char* off : {"no_lru_crawler", "no_modern", "lru_crawler,no_lru_crawler"}) {
+    parsed = Parse({"-o", off});
+    ASSERT_TRUE(parsed.ok()) << off << ": " << parsed.status();
+    EXPECT_FALSE(parsed->config.lru_crawler) << off;
+  }
+  parsed = Parse({"-o", "no_lru_crawler,lru_crawler,lru_crawler_sleep=0,lru_crawler_tocrawl=500"});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_TRUE(parsed->config.lru_crawler);
+  EXPECT_EQ(parsed->config.lru_crawler_sleep, 0u);
+  EXPECT_EQ(parsed->config.lru_crawler_tocrawl, 500u);
+  parsed = Parse({"-o", "lru_crawler_sleep=1000000"});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->config.lru_crawler_sleep, 1000000u);
+
+  for (const char* value : {"-1", "1000001", "abc", ""}) {
+    EXPECT_EQ(ErrorOf({"-o", std::string("lru_crawler_sleep=") + value}),
+              "LRU crawler sleep must be between 0 and 1 second")
+        << value;
+  }
+  for (const char* value : {"-1", "abc", "4294967296", ""}) {
+    EXPECT_EQ(ErrorOf({"-o", std::string("lru_crawler_tocrawl=") + value}),
+              "lru_crawler_tocrawl takes a numeric 32bit value")
+        << value;
+  }
+  EXPECT_EQ(ErrorOf({"-o", "lru_crawler_sleep"}), "Missing lru_crawler_sleep value");
+  EXPECT_EQ(ErrorOf({"-o", "lru_crawler_tocrawl"}), "Missing lru_crawler_tocrawl value");
+}
+
 TEST(ConfigTest, LruSegmentSharesAndAgeFactorsAreStored) {
   auto parsed =
       Parse({"-o", "hot_lru_pct=10,warm_lru_pct=50,hot_max_factor=0.5,warm_max_factor=1.75"});

@@ -4,8 +4,11 @@
 // against memcached 1.6.18" were captured from Debian's memcached 1.6.18 fed the same bytes over
 // TCP; CAS values are memtwin's (a counter from 1 in these tests) and sizes are memtwin's item
 // sizes (a 40-byte header).
+#include <chrono>
 #include <cstdint>
+#include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -23,6 +26,8 @@ using test::kLongKey;
 using test::kStart;
 using test::Server;
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
 
 // ---------------------------------------------------------------------------------------------
 // Dispatch
@@ -512,9 +517,9 @@ TEST(MetaProtocolTest, LruCrawlerMetadumpListsLiveItems) {
   EXPECT_EQ(s.Send("lru_crawler metadump 63\r\n"), "END\r\n");
 }
 
-TEST(MetaProtocolTest, LruCrawlerAnswersAsMemcachedWithItsCrawlerStopped) {
+TEST(MetaProtocolTest, LruCrawlerAnswersAsMemcached) {
   Server s;
-  // checked against memcached 1.6.18 (crawl and enable as with the crawler disabled)
+  // checked against memcached 1.6.18, in this order (its crawler starts enabled)
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"lru_crawler metadump 0", "BADCLASS invalid class id"},
       {"lru_crawler metadump 64", "BADCLASS invalid class id"},
@@ -525,16 +530,66 @@ TEST(MetaProtocolTest, LruCrawlerAnswersAsMemcachedWithItsCrawlerStopped) {
       {"lru_crawler metadump all extra", "ERROR"},
       {"lru_crawler", "ERROR"},
       {"lru_crawler foo", "ERROR"},
-      {"lru_crawler crawl all", "CLIENT_ERROR lru crawler disabled"},
+      {"lru_crawler crawl 0", "BADCLASS invalid class id"},
+      {"lru_crawler crawl 64", "BADCLASS invalid class id"},
+      {"lru_crawler crawl ,", "NOTSTARTED no items to crawl"},
+      {"lru_crawler crawl hash", "ERROR an unknown error happened"},
+      {"lru_crawler crawl all", "OK"},  // an empty cache: nothing to do, but started
       {"lru_crawler tocrawl 5", "OK"},
       {"lru_crawler tocrawl x", "CLIENT_ERROR bad command line format"},
       {"lru_crawler sleep 5", "OK"},
       {"lru_crawler sleep 2000000", "CLIENT_ERROR sleep must be one second or less"},
       {"lru_crawler sleep x", "CLIENT_ERROR bad command line format"},
-      {"lru_crawler disable", "OK"},
       {"lru_crawler enable", "ERROR failed to start lru crawler thread"},
+      {"lru_crawler disable", "OK"},
+      {"lru_crawler disable", "OK"},
+      {"lru_crawler crawl all", "CLIENT_ERROR lru crawler disabled"},
+      {"lru_crawler metadump all", "CLIENT_ERROR lru crawler disabled"},
+      {"lru_crawler enable", "OK"},
+      {"lru_crawler metadump 63", "END"},
   };
   for (const auto& [line, reply] : cases) EXPECT_EQ(s.Send(line + "\r\n"), reply + "\r\n") << line;
+  const std::string settings = s.Send("stats settings\r\n");
+  EXPECT_THAT(settings, HasSubstr("STAT lru_crawler yes\r\nSTAT lru_crawler_sleep 5\r\n"
+                                  "STAT lru_crawler_tocrawl 5\r\n"));
+}
+
+TEST(MetaProtocolTest, LruCrawlerOffFromTheCommandLine) {
+  Config config;
+  config.lru_crawler = false;
+  Server s(config);
+  EXPECT_EQ(s.Send("lru_crawler crawl 1\r\n"), "CLIENT_ERROR lru crawler disabled\r\n");
+  EXPECT_THAT(s.Send("stats settings\r\n"), HasSubstr("STAT lru_crawler no\r\n"));
+  EXPECT_THAT(s.Send("stats\r\n"), Not(HasSubstr("lru_crawler_running")));
+}
+
+// The expired items sit behind a never-expiring one at the LRU's tail and nothing reads them,
+// so only the crawler can give their memory back.
+TEST(MetaProtocolTest, LruCrawlerReclaimsExpiredItemsNobodyReads) {
+  Server s;
+  s.Send("set keep 0 0 1\r\nk\r\n");
+  for (int i = 0; i < 20; ++i) s.Send("set short" + std::to_string(i) + " 0 10 1\r\ns\r\n");
+  s.Send("set long 0 1000 1\r\nl\r\nget short0\r\n");
+  s.clock().Advance(11);
+  EXPECT_EQ(s.Stats()["curr_items"], "22");  // nothing has noticed yet
+  EXPECT_EQ(s.Send("lru_crawler crawl 1\r\n"), "OK\r\n");
+  std::map<std::string, std::string> stats;
+  for (int tries = 0; tries < 500; ++tries) {
+    stats = s.Stats();
+    if (stats["lru_crawler_running"] == "0" && stats["crawler_items_checked"] == "22") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(stats["crawler_items_checked"], "22");
+  EXPECT_EQ(stats["crawler_reclaimed"], "20");
+  EXPECT_EQ(stats["curr_items"], "2");
+  EXPECT_EQ(stats["expired_unfetched"], "19");  // short0 was read
+  EXPECT_EQ(stats["lru_crawler_starts"], "1");
+  const std::string items = s.Send("stats items\r\n");
+  EXPECT_THAT(items, HasSubstr("STAT items:1:crawler_reclaimed 20\r\n"));
+  EXPECT_THAT(items, HasSubstr("STAT items:1:crawler_items_checked 22\r\n"));
+  EXPECT_EQ(s.Send("get keep long short1\r\n"),
+            "VALUE keep 0 1\r\nk\r\nVALUE long 0 1\r\nl\r\nEND\r\n");
+  EXPECT_EQ(s.Stats()["get_expired"], "0");  // the crawler got there first
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 #include "server/stats.h"
 #include "server/text_protocol.h"
 #include "storage/clock.h"
+#include "storage/lru_crawler.h"
 #include "storage/store.h"
 
 namespace memtwin::server::test {
@@ -42,7 +43,12 @@ class Server {
   explicit Server(Config config = Config{}, Protocol protocol = Protocol::kText)
       : config_(std::move(config)), clock_(kStart) {
     store_ = storage::Store::Create(config_.storage, &clock_).value();
+    // As main has it, except that crawls only run when asked for.
+    crawler_ = std::make_unique<storage::LruCrawler>(
+        store_.get(), /*autocrawl=*/false, config_.lru_crawler_sleep, config_.lru_crawler_tocrawl);
+    if (config_.lru_crawler) crawler_->Enable();
     context_.store = store_.get();
+    context_.lru_crawler = crawler_.get();
     context_.config = &config_;
     context_.start_time = kStart - 100;
     context_.thread_stats = {&stats_};
@@ -140,6 +146,7 @@ class Server {
   const Config config_;
   storage::ManualClock clock_;
   std::unique_ptr<storage::Store> store_;
+  std::unique_ptr<storage::LruCrawler> crawler_;
   ThreadStats stats_;
   ServerContext context_;
   std::unique_ptr<TextProtocol> protocol_;  // null for a binary Server

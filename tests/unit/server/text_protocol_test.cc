@@ -859,6 +859,7 @@ TEST(TextProtocolTest, GeneralStatsInMemcachedOrder) {
   Config config;
   config.lru_maintainer = false;
   config.storage.lru_segmented = false;
+  config.lru_crawler = false;
   Server s(config);
   std::vector<std::string> order;
   auto stats = s.Stats(&order);
@@ -914,7 +915,10 @@ TEST(TextProtocolTest, GeneralStatsInMemcachedOrder) {
                                                     "expired_unfetched",
                                                     "evicted_unfetched",
                                                     "evictions",
-                                                    "reclaimed"}));
+                                                    "reclaimed",
+                                                    "crawler_reclaimed",
+                                                    "crawler_items_checked",
+                                                    "lrutail_reflocked"}));
   EXPECT_EQ(stats["uptime"], "100");
   EXPECT_EQ(stats["time"], std::to_string(kStart));
   EXPECT_EQ(stats["version"], kVersion);
@@ -938,11 +942,18 @@ TEST(TextProtocolTest, GeneralStatsOfTheSegmentedLru) {
     const auto it = std::find(order.begin(), order.end(), name);
     return it == order.end() || it + 1 == order.end() ? std::string() : *(it + 1);
   };
-  EXPECT_EQ(after("hash_is_expanding"), "lru_maintainer_juggles");
+  EXPECT_EQ(after("hash_is_expanding"), "lru_crawler_running");
+  EXPECT_EQ(stats["lru_crawler_running"], "0");
+  EXPECT_EQ(after("lru_crawler_running"), "lru_crawler_starts");
+  EXPECT_EQ(stats["lru_crawler_starts"], "0");
+  EXPECT_EQ(after("lru_crawler_starts"), "lru_maintainer_juggles");
   EXPECT_EQ(stats["lru_maintainer_juggles"], "42");
   EXPECT_EQ(after("evicted_unfetched"), "evicted_active");
   EXPECT_EQ(after("evicted_active"), "evictions");
-  EXPECT_EQ(after("reclaimed"), "moves_to_cold");
+  EXPECT_EQ(after("reclaimed"), "crawler_reclaimed");
+  EXPECT_EQ(after("crawler_reclaimed"), "crawler_items_checked");
+  EXPECT_EQ(after("crawler_items_checked"), "lrutail_reflocked");
+  EXPECT_EQ(after("lrutail_reflocked"), "moves_to_cold");
   EXPECT_EQ(after("moves_to_cold"), "moves_to_warm");
   EXPECT_EQ(after("moves_to_warm"), "moves_within_lru");
   EXPECT_EQ(after("moves_within_lru"), "direct_reclaims");
@@ -1031,7 +1042,7 @@ TEST(TextProtocolTest, StatsSettings) {
             "STAT slab_automove_ratio 0.80\r\n"
             "STAT slab_automove_window 30\r\n"
             "STAT slab_chunk_max 1048576\r\n"
-            "STAT lru_crawler no\r\n"
+            "STAT lru_crawler yes\r\n"
             "STAT lru_crawler_sleep 100\r\n"
             "STAT lru_crawler_tocrawl 0\r\n"
             "STAT tail_repair_time 0\r\n"

@@ -1043,9 +1043,8 @@ void Runner::LruCrawler(const TokenizedLine& t) {
     } else if (sub == "sleep" && n > kMaxCrawlerSleep) {
       Reply(out_, false, "CLIENT_ERROR sleep must be one second or less");
     } else {
-      if (crawler != nullptr) {
-        (sub == "sleep") ? crawler->set_sleep_micros(n) : crawler->set_tocrawl(n);
-      }
+      if (crawler != nullptr && sub == "sleep") crawler->set_sleep_micros(n);
+      if (crawler != nullptr && sub == "tocrawl") crawler->set_tocrawl(n);
       Reply(out_, false, kOk);
     }
   } else if (t.count == 2 && sub == "enable") {

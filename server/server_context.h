@@ -98,6 +98,10 @@ struct ServerContext {
   std::atomic<uint64_t> total_connections{0};
   std::atomic<uint64_t> rejected_connections{0};
   std::atomic<int> verbosity{0};
+  // "slabs automove" settings. memtwin moves no pages (slab_reassign no), so, as in memcached
+  // run with no_slab_reassign, they are only kept and shown by "stats settings".
+  std::atomic<uint32_t> slab_automove{0};
+  std::atomic<double> slab_automove_ratio{0.8};
   // One per worker thread, in thread order; "stats" sums them and "stats reset" clears them.
   std::vector<ThreadStats*> thread_stats;
   // Asks the process to shut down (the "shutdown" command with -A, or a signal).

@@ -92,6 +92,7 @@ enum class Command : uint8_t {
   kStats,
   kLruCrawler,
   kLru,
+  kSlabs,
   kMetaGet,         // mg
   kMetaSet,         // ms
   kMetaDelete,      // md
@@ -137,6 +138,7 @@ inline constexpr CommandSpec kCommands[] = {
     {"stats", Command::kStats, 1, kAnyTokens},
     {"lru_crawler", Command::kLruCrawler, 1, kAnyTokens},
     {"lru", Command::kLru, 2, kAnyTokens},
+    {"slabs", Command::kSlabs, 1, kAnyTokens},
     // Meta commands check their own token counts; "me" answers a bare "me" with CLIENT_ERROR.
     {"mg", Command::kMetaGet, 2, kAnyTokens},
     {"ms", Command::kMetaSet, 2, kAnyTokens},

@@ -208,6 +208,7 @@ class Runner {
   void ResetStats();
   void LruCrawler(const TokenizedLine& t);
   void Lru(const TokenizedLine& t);
+  void Slabs(const TokenizedLine& t);
   void Metadump(std::string_view classes);
 
   ServerContext* const context_;
@@ -314,6 +315,9 @@ Runner::Step Runner::Dispatch(const TokenizedLine& t, Command command, std::stri
       break;
     case Command::kLruCrawler:
       LruCrawler(t);
+      break;
+    case Command::kSlabs:
+      Slabs(t);
       break;
     case Command::kLru:
       Lru(t);
@@ -850,8 +854,9 @@ void Runner::SettingsStats() {
   Stat(out_, "maxconns_fast", "yes");
   Stat(out_, "hashpower_init", o.hash_power_initial);
   Stat(out_, "slab_reassign", "no");
-  Stat(out_, "slab_automove", uint64_t{0});
-  Stat(out_, "slab_automove_ratio", "0.80");
+  Stat(out_, "slab_automove", context_->slab_automove.load(std::memory_order_relaxed));
+  Stat(out_, "slab_automove_ratio",
+       absl::StrFormat("%.2f", context_->slab_automove_ratio.load(std::memory_order_relaxed)));
   Stat(out_, "slab_automove_window", uint64_t{30});
   Stat(out_, "slab_chunk_max",
        classes.count() > 0 ? classes.at(classes.count()).chunk_size : uint64_t{0});
@@ -1095,6 +1100,42 @@ void Runner::Lru(const TokenizedLine& t) {
   } else {
     Reply(out_, noreply, kError);
   }
+}
+
+// memcached's "slabs" command as a memcached run with -o no_slab_reassign answers it: memtwin
+// moves no pages between classes, so "reassign" is refused, and "automove" only records its
+// setting (noreply is honoured there only, as in memcached).
+void Runner::Slabs(const TokenizedLine& t) {
+  const std::string_view sub = t.count > 1 ? t.tokens[1] : std::string_view();
+  if (t.count == 4 && sub == "reassign") {
+    Reply(out_, false, "CLIENT_ERROR slab reassignment disabled");
+    return;
+  }
+  if (t.count < 3 || sub != "automove") {
+    Reply(out_, false, kError);
+    return;
+  }
+  const bool noreply = t.noreply();
+  if (t.tokens[2] == "ratio") {
+    double ratio;
+    if (t.count < 4 || !text::ParseDouble(t.tokens[3], &ratio)) {
+      Reply(out_, noreply, kError);
+      return;
+    }
+    context_->slab_automove_ratio.store(ratio, std::memory_order_relaxed);
+  } else {
+    uint32_t level;
+    if (!text::ParseUint32(t.tokens[2], &level)) {
+      Reply(out_, noreply, kBadFormat);
+      return;
+    }
+    if (level > 2) {
+      Reply(out_, noreply, kError);
+      return;
+    }
+    context_->slab_automove.store(level, std::memory_order_relaxed);
+  }
+  Reply(out_, noreply, kOk);
 }
 
 // memcached's crawler_metadump_eval line for every live item of the chosen classes ("all",

@@ -1154,6 +1154,35 @@ TEST(TextProtocolTest, StatsItemsAndSlabs) {
                 "END\r\n");
 }
 
+// checked against memcached 1.6.18 -o no_slab_reassign, line for line and in this order
+TEST(TextProtocolTest, SlabsCommandsAnswerAsMemcachedWithoutPageMoves) {
+  Server s;
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"slabs reassign 1 2", "CLIENT_ERROR slab reassignment disabled\r\n"},
+      {"slabs reassign x y", "CLIENT_ERROR slab reassignment disabled\r\n"},
+      {"slabs reassign 1", "ERROR\r\n"},
+      {"slabs reassign 1 2 3", "ERROR\r\n"},
+      {"slabs automove 2", "OK\r\n"},
+      {"slabs automove x", "CLIENT_ERROR bad command line format\r\n"},
+      {"slabs automove 3", "ERROR\r\n"},
+      {"slabs automove -1", "CLIENT_ERROR bad command line format\r\n"},
+      {"slabs automove ratio", "ERROR\r\n"},
+      {"slabs automove ratio 0.5", "OK\r\n"},
+      {"slabs automove ratio 0.25 noreply", ""},
+      {"slabs automove ratio abc x", "ERROR\r\n"},
+      {"slabs automove", "ERROR\r\n"},
+      {"slabs", "ERROR\r\n"},
+      {"slabs foo 1", "ERROR\r\n"},
+      {"slabs automove 1 noreply", ""},
+  };
+  for (const auto& [line, reply] : cases) EXPECT_EQ(s.Send(line + "\r\n"), reply) << line;
+  EXPECT_THAT(s.Send("stats settings\r\n"),
+              HasSubstr("STAT slab_reassign no\r\nSTAT slab_automove 1\r\n"
+                        "STAT slab_automove_ratio 0.25\r\n"));
+  EXPECT_EQ(s.Send("slabs automove 0 extra\r\n"), "OK\r\n");
+  EXPECT_THAT(s.Send("stats settings\r\n"), HasSubstr("STAT slab_automove 0\r\n"));
+}
+
 TEST(TextProtocolTest, LruTuneAndModeAnswerAsMemcached) {
   Server s;
   // checked against memcached 1.6.18 byte for byte, except "lru temp_ttl" (memcached: OK; memtwin

@@ -20,7 +20,6 @@ DURATION="${1:-5}"
 ROUNDS="${2:-5}"
 THREADS="${THREADS:-$(( $(nproc) > 1 ? $(nproc) - 1 : 1 ))}"
 MEMORY="${MEMORY:-1024}"
-BUILD="${BUILD:-build-release}"
 # The CPUs this script may use, in order (a container's set need not start at 0).
 read -r -a allowed <<<"$(python3 -c 'import os; print(*sorted(os.sched_getaffinity(0)))')"
 PIN="${PIN:-0}"
@@ -33,16 +32,8 @@ if [[ "$PIN" == 1 ]]; then
   loadgen_cpus=(taskset -c "$(cpu_list "${allowed[@]:THREADS}")")
 fi
 
-cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$BUILD" -j2 --target memtwin loadgen >/dev/null
-MEMTWIN="$BUILD/server/memtwin"
-LOADGEN="$BUILD/tools/loadgen/loadgen"
+source tools/lib/bench.sh
 ulimit -n 20000
-
-user_args=()
-[[ "$(id -u)" == 0 ]] && user_args=(-u root)
-
-source tools/lib/ports.sh
 
 SERVER_PID=""
 read -r -a memtwin_args <<<"${MEMTWIN_ARGS:-}"

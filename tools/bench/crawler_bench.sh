@@ -11,20 +11,12 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 ITEMS="${1:-1000000}"
 ROUNDS="${2:-3}"
-BUILD="${BUILD:-build-release}"
 PY=/usr/bin/python3
 
-cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$BUILD" -j2 --target memtwin loadgen >/dev/null
-MEMTWIN="$BUILD/server/memtwin"
-LOADGEN="$BUILD/tools/loadgen/loadgen"
-user_args=()
-[[ "$(id -u)" == 0 ]] && user_args=(-u root)
-source tools/lib/ports.sh
+source tools/lib/bench.sh
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
-p99_of() { sed -E 's/.*p99_us=([0-9]+).*/\1/' <<<"$1"; }
 LOAD=(--connections 20 --threads 1 --get-ratio 0.9 --keys 100000 --value-size 100 --rate 20000)
 LOAD_OUT=$(mktemp)
 

@@ -11,23 +11,13 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION="${1:-5}"
 SYNC_ITEMS="${2:-1000000}"
-BUILD="${BUILD:-build-release}"
 PY=/usr/bin/python3
 read -r -a repl_args <<<"${REPL_ARGS:-}"
 
-cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$BUILD" -j2 --target memtwin loadgen >/dev/null
-MEMTWIN="$BUILD/server/memtwin"
-LOADGEN="$BUILD/tools/loadgen/loadgen"
-user_args=()
-[[ "$(id -u)" == 0 ]] && user_args=(-u root)
-source tools/lib/ports.sh
+source tools/lib/bench.sh
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
-ops_of() { sed -E 's/.*ops_per_sec=([0-9]+).*/\1/' <<<"$1"; }
-p99_of() { sed -E 's/.*p99_us=([0-9]+).*/\1/' <<<"$1"; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; }
 SET_LOAD=(--connections 50 --threads 1 --get-ratio 0 --keys 100000 --value-size 100)
 
 # --- set throughput -------------------------------------------------------------------------

@@ -11,15 +11,8 @@ cd "$(dirname "$0")/../.."
 DURATION="${1:-5}"
 ROUNDS="${2:-2}"
 SYNC_ITEMS="${3:-200000}"
-BUILD="${BUILD:-build-release}"
 
-cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$BUILD" -j2 --target memtwin loadgen >/dev/null
-MEMTWIN="$BUILD/server/memtwin"
-LOADGEN="$BUILD/tools/loadgen/loadgen"
-user_args=()
-[[ "$(id -u)" == 0 ]] && user_args=(-u root)
-source tools/lib/ports.sh
+source tools/lib/bench.sh
 
 PKI=$(mktemp -d /tmp/memtwin-tls-bench-XXXXXX)
 SERVER_PID=""
@@ -90,7 +83,6 @@ for round in $(seq "$ROUNDS"); do
   done
 done
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; }
 echo "| workload | memtwin TLS ops/s (p99 us) | memtwin plain | TLS/plain | memcached -Z ops/s (p99 us) | memcached plain | TLS/plain | memtwin/memcached over TLS |"
 echo "|---|---|---|---|---|---|---|---|"
 for w in "${ORDER[@]}"; do

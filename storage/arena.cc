@@ -86,6 +86,23 @@ char* Arena::TakePage() {
   return base_ + taken * page_size_;
 }
 
+char* Arena::TakePageBeyondLimit() {
+  absl::MutexLock lock(&mu_);
+  size_t taken = pages_taken_.load(std::memory_order_relaxed);
+  do {
+    if (taken >= reserved_pages_) return nullptr;
+    if (taken >= usable_pages_) {
+      char* const from = base_ + usable_pages_ * page_size_;
+      if (mprotect(from, (taken + 1 - usable_pages_) * page_size_, PROT_READ | PROT_WRITE) != 0) {
+        return nullptr;
+      }
+      usable_pages_ = taken + 1;
+    }
+    // TakePage may take pages below the limit meanwhile (it does not lock); then try the next.
+  } while (!pages_taken_.compare_exchange_weak(taken, taken + 1, std::memory_order_relaxed));
+  return base_ + taken * page_size_;
+}
+
 absl::Status Arena::SetLimit(size_t limit_bytes) {
   if (preallocated_) {
     return absl::FailedPreconditionError("the memory limit of preallocated pages cannot change");

@@ -30,6 +30,10 @@ class Arena {
 
   // A new page, or nullptr when the limit is reached.
   char* TakePage();
+  // A new page even past the limit, as far as the reservation goes (nullptr beyond it, and with
+  // preallocated pages always beyond it). memcached lets a slab class with no page at all take
+  // its first one this way, so that no item size is refused just because other sizes came first.
+  char* TakePageBeyondLimit();
 
   // Moves the limit to `limit_bytes / page_size` pages (at least one). Raising makes more of the
   // reservation usable; lowering only stops the hand-out, pages already taken stay. Fails, and
@@ -65,7 +69,7 @@ class Arena {
   const bool preallocated_;
   absl::Mutex mu_;
   // The prefix of the reservation that is readable and writable; it never shrinks, so a lower
-  // limit followed by a higher one maps nothing twice.
+  // limit followed by a higher one maps nothing twice. Pages taken beyond the limit extend it.
   size_t usable_pages_ ABSL_GUARDED_BY(mu_);
   std::atomic<size_t> limit_bytes_;
   std::atomic<size_t> page_limit_;

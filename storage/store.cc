@@ -202,6 +202,10 @@ Item* Store::TakeChunkLocked(int class_id, ClassState& cls) {
   }
   if (cls.carve_left == 0) {
     char* page = arena_->TakePage();
+    // As memcached's do_slabs_newslab: a class without a page gets one past the limit, so a
+    // size that comes after the memory is full is stored (and evicts within its page) instead
+    // of being refused for as long as the server runs.
+    if (page == nullptr && cls.total_pages == 0) page = arena_->TakePageBeyondLimit();
     if (page == nullptr) return nullptr;
     cls.carve_next = page;
     cls.carve_left = classes_.at(class_id).chunks_per_page;

@@ -905,6 +905,48 @@ TEST(ServerTest, CacheMemlimitRaisedLetsAFullServerStoreMore) {
   }
 }
 
+// The memory (-m 8) goes to 100-byte items first; then 10,000-byte values arrive. memcached
+// 1.6.18 gives their class its first page past the limit (total_malloced 9 MB) and stores them,
+// evicting within that page; so must memtwin, with or without -M.
+TEST(ServerTest, ASizeArrivingAfterTheMemoryIsFullGetsAPageAsInMemcached) {
+  for (const std::string& binary : {MemcachedBinary(), MemtwinBinary()}) {
+    for (const bool evict : {true, false}) {
+      std::vector<std::string> args = {"-m", "8"};
+      if (!evict) args.push_back("-M");
+      auto server = ServerProcess::Start(binary, args);
+      ASSERT_NE(server, nullptr) << binary;
+      auto c = Client::ConnectTcp(server->port());
+      ASSERT_NE(c, nullptr);
+      const std::string small(100, 's');
+      std::string script;
+      for (int i = 0; i < 100000; ++i) {
+        script += "set small" + std::to_string(i) + " 0 0 100 noreply\r\n" + small + "\r\n";
+      }
+      ASSERT_TRUE(c->Send(script + "mn\r\n"));
+      ASSERT_NE(c->ReadUntil("MN\r\n", std::chrono::seconds(30)), "");
+      ASSERT_EQ(StatOf(c.get(), " slabs", "total_malloced"), "8388608") << binary;
+      const std::string big(10000, 'b');
+      int stored = 0;
+      for (int i = 0; i < 200; ++i) {
+        const std::string reply =
+            c->Call("set big" + std::to_string(i) + " 0 0 10000\r\n" + big + "\r\n");
+        if (reply != "STORED\r\n") {
+          EXPECT_FALSE(evict) << binary << " " << i << ": " << reply;
+          EXPECT_EQ(reply, "SERVER_ERROR out of memory storing object\r\n") << binary;
+          break;
+        }
+        ++stored;
+      }
+      // One page of about 100 chunks: with eviction all 200 go in, with -M about 100.
+      EXPECT_GT(stored, 50) << binary << " evict " << evict;
+      EXPECT_EQ(StatOf(c.get(), " slabs", "total_malloced"), "9437184") << binary;
+      EXPECT_EQ(c->Call("get big" + std::to_string(stored - 1) + "\r\n", "END\r\n"),
+                "VALUE big" + std::to_string(stored - 1) + " 0 10000\r\n" + big + "\r\nEND\r\n")
+          << binary;
+    }
+  }
+}
+
 TEST(ServerTest, CacheMemlimitLoweredStopsGrowthAndEvicts) {
   auto server = StartMemtwin({"-m", "16"});
   ASSERT_NE(server, nullptr);

@@ -1,5 +1,6 @@
-// storage::Arena: the alignment unit -m gives, the reservation beyond the limit, and moving the
-// limit (pages handed out up to it, usable once raised, kept once lowered).
+// storage::Arena: the alignment unit -m gives, the reservation beyond the limit, moving the
+// limit (pages handed out up to it, usable once raised, kept once lowered) and the pages taken
+// past it (a slab class's first page, as memcached allows).
 #include "storage/arena.h"
 
 #include <cstring>
@@ -122,6 +123,34 @@ TEST(ArenaTest, PreallocatedArenaKeepsItsLimit) {
   EXPECT_EQ(arena->SetLimit(kPage).code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(arena->page_limit(), 2u);
   EXPECT_EQ(TakeAll(*arena).size(), 2u);
+}
+
+TEST(ArenaTest, PagesBeyondTheLimitAreMappedAndCountAgainstLaterRaises) {
+  auto arena = MakeArena(2 * kPage);
+  ASSERT_NE(arena, nullptr);
+  const std::vector<char*> below = TakeAll(*arena);
+  ASSERT_EQ(below.size(), 2u);
+  char* beyond = arena->TakePageBeyondLimit();
+  ASSERT_EQ(beyond, below[1] + kPage);
+  std::memset(beyond, 0xef, kPage);  // usable: this faults if it was left PROT_NONE
+  EXPECT_EQ(arena->pages_taken(), 3u);
+  EXPECT_EQ(arena->page_limit(), 2u) << "the limit itself stays";
+  EXPECT_EQ(arena->TakePage(), nullptr);
+  // A raise to four pages leaves one more to hand out: the third is already taken.
+  ASSERT_TRUE(arena->SetLimit(4 * kPage).ok());
+  const std::vector<char*> after = TakeAll(*arena);
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_EQ(after[0], beyond + kPage);
+}
+
+TEST(ArenaTest, PreallocatedArenaHasNothingBeyondItsLimit) {
+  auto arena = MakeArena(2 * kPage, /*preallocate=*/true);
+  ASSERT_NE(arena, nullptr);
+  char* first = arena->TakePage();
+  ASSERT_NE(first, nullptr);
+  EXPECT_EQ(arena->TakePageBeyondLimit(), first + kPage);  // below the limit, it is a page
+  EXPECT_EQ(arena->TakePage(), nullptr);
+  EXPECT_EQ(arena->TakePageBeyondLimit(), nullptr);
 }
 
 }  // namespace

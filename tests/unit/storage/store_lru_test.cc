@@ -356,14 +356,15 @@ TEST_F(StoreLruTest, LimitLoweredBelowWhatIsInUseKeepsThosePages) {
   EXPECT_EQ(s.limit_maxbytes, 2 * kPage);
   EXPECT_EQ(s.curr_items, capacity_);
   EXPECT_EQ(s.evictions, capacity_);
-  // Another class finds no page to start with, and this store evicts nothing of its own.
-  EXPECT_EQ(Put(*store_, "small", "value"), StoreResult::kOutOfMemory);
-  // Raised again, the pages in use count against the new limit.
-  ASSERT_TRUE(store_->SetMemoryLimit(5 * kPage).ok());
+  // Another class has no page: as in memcached, it takes its first one past the limit.
   EXPECT_EQ(Put(*store_, "small", "value"), StoreResult::kStored);
+  EXPECT_EQ(store_->Stats().total_malloced, 5 * kPage);
+  // Raised again, the pages in use count against the new limit.
+  ASSERT_TRUE(store_->SetMemoryLimit(6 * kPage).ok());
+  EXPECT_EQ(Put(*store_, "bigger", std::string(5000, 'v')), StoreResult::kStored);
   s = store_->Stats();
-  EXPECT_EQ(s.total_malloced, 5 * kPage);
-  EXPECT_EQ(s.limit_maxbytes, 5 * kPage);
+  EXPECT_EQ(s.total_malloced, 6 * kPage);
+  EXPECT_EQ(s.limit_maxbytes, 6 * kPage);
 }
 
 TEST(StoreMemoryLimitTest, LimitIsReportedAsGivenAndPagesRoundDown) {
@@ -379,7 +380,45 @@ TEST(StoreMemoryLimitTest, LimitIsReportedAsGivenAndPagesRoundDown) {
   ASSERT_TRUE(store->SetMemoryLimit(1).ok());
   EXPECT_EQ(store->Stats().limit_maxbytes, 1u);
   EXPECT_EQ(Put(*store, "k", "v"), StoreResult::kStored);
-  EXPECT_EQ(Put(*store, "bigger", std::string(2000, 'v')), StoreResult::kOutOfMemory);
+  EXPECT_EQ(store->Stats().total_malloced, kPage);
+}
+
+// memcached's do_slabs_newslab: a class that has no page yet takes one even when the limit is
+// reached, so that a value size that shows up after the memory is full is stored, evicting
+// within that page, rather than refused for as long as the server runs. One page only.
+TEST_F(StoreLruTest, AClassWithoutAPageTakesItsFirstOnePastTheLimit) {
+  Make(/*evict=*/true);
+  Fill();
+  ASSERT_EQ(store_->Stats().total_malloced, 2 * kPage);
+  // 100-byte values: thousands to a page, where the filled class holds ten at most.
+  const std::string small(100, 's');
+  const int small_class = store_->slab_classes().ClassFor(Item::TotalSize(8, small.size()));
+  ASSERT_NE(small_class, class_id_);
+  const size_t per_page = store_->slab_classes().at(small_class).chunks_per_page;
+  const size_t count = per_page + per_page / 2;
+  for (size_t i = 0; i < count; ++i) {
+    ASSERT_EQ(Put(*store_, absl::StrFormat("sm%06d", i), small), StoreResult::kStored) << i;
+  }
+  const StoreStats s = store_->Stats();
+  EXPECT_EQ(s.total_malloced, 3 * kPage);
+  const SlabClassStats* c = test::FindClass(s, small_class);
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->total_pages, 1u);
+  EXPECT_EQ(c->items, per_page);
+  EXPECT_EQ(c->evicted, count - per_page);
+  EXPECT_EQ(ValueOf(*store_, absl::StrFormat("sm%06d", count - 1)), small);
+  EXPECT_EQ(s.curr_items, capacity_ + per_page) << "the filled class lost nothing";
+}
+
+TEST_F(StoreLruTest, WithoutEvictionAClassStillGetsItsFirstPage) {
+  Make(/*evict=*/false);
+  Fill();
+  const std::string small(100, 's');
+  const int small_class = store_->slab_classes().ClassFor(Item::TotalSize(8, small.size()));
+  size_t stored = 0;
+  while (Put(*store_, absl::StrFormat("sm%06d", stored), small) == StoreResult::kStored) ++stored;
+  EXPECT_EQ(stored, store_->slab_classes().at(small_class).chunks_per_page);
+  EXPECT_EQ(store_->Stats().total_malloced, 3 * kPage);
 }
 
 TEST(StoreMemoryLimitTest, PreallocatedPagesKeepTheirLimit) {

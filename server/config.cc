@@ -234,6 +234,19 @@ absl::Status ParseExtended(std::string_view list, Config* config) {
                              : "lru_crawler_tocrawl takes a numeric 32bit value");
       }
       (sleep ? config->lru_crawler_sleep : config->lru_crawler_tocrawl) = static_cast<uint32_t>(n);
+    } else if (name == "slab_automove") {
+      // memcached's message; a bare slab_automove means 1, and atoi reads "abc" as 0.
+      int64_t n = 1;
+      if (eq != std::string_view::npos && !ParseInt(value, &n)) n = 0;
+      if (n < 0 || n > 2) return Invalid("slab_automove must be between 0 and 2");
+      config->slab_automove = static_cast<uint32_t>(n);
+    } else if (name == "slab_automove_ratio") {
+      if (eq == std::string_view::npos) return Invalid("Missing slab_automove_ratio argument");
+      double ratio;
+      if (!text::ParseDouble(value, &ratio) || !(ratio > 0) || ratio > 1) {
+        return Invalid("slab_automove_ratio must be > 0 and < 1");
+      }
+      config->slab_automove_ratio = ratio;
     } else if (name == "hot_lru_pct" || name == "warm_lru_pct") {
       int64_t n;
       if (!ParseInt(value, &n) || n < 1 || n >= 80) {
@@ -285,12 +298,11 @@ absl::Status ParseExtended(std::string_view list, Config* config) {
     } else if (name == "ssl_wbuf_size" || name == "ssl_kernel_tls") {
       // memcached buffer tuning; OpenSSL's own buffering serves us.
     } else if (name == "modern" || name == "maxconns_fast" || name == "no_maxconns_fast" ||
-               name == "slab_reassign" || name == "slab_automove" || name == "hash_algorithm" ||
-               name == "idle_timeout" || name == "track_sizes" || name == "no_hashexpand" ||
-               name == "slab_chunk_max" || name == "tail_repair_time" ||
-               name == "read_buf_mem_limit" || name == "temporary_ttl" || name == "temp_lru" ||
-               name == "watcher_logbuf_size" || name == "worker_logbuf_size" ||
-               name == "resp_obj_mem_limit") {
+               name == "slab_reassign" || name == "hash_algorithm" || name == "idle_timeout" ||
+               name == "track_sizes" || name == "no_hashexpand" || name == "slab_chunk_max" ||
+               name == "tail_repair_time" || name == "read_buf_mem_limit" ||
+               name == "temporary_ttl" || name == "temp_lru" || name == "watcher_logbuf_size" ||
+               name == "worker_logbuf_size" || name == "resp_obj_mem_limit") {
       // memcached tuning knobs that our design does not need: accepted so existing command
       // lines keep working.
     } else {

@@ -61,6 +61,10 @@ struct Config {
   bool lru_crawler = true;                            // -o no_lru_crawler turns off
   uint32_t lru_crawler_sleep = 100;                   // -o lru_crawler_sleep, µs per 1,000 items
   uint32_t lru_crawler_tocrawl = 0;                   // -o lru_crawler_tocrawl, 0 = no limit
+  // -o slab_automove, slab_automove_ratio: recorded and shown, as by memcached without
+  // slab_reassign; memtwin moves no pages (the "slabs automove" command changes them too).
+  uint32_t slab_automove = 0;
+  double slab_automove_ratio = 0.8;
   // -o worker_slice_us: the scheduler time slice each worker thread asks for (0: the kernel's
   // default). See server/scheduler_slice.h.
   int worker_slice_us = 0;

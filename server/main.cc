@@ -208,6 +208,8 @@ int Run(int argc, char** argv) {
   context.verbosity.store(config.verbose);
   context.tls = client_tls.get();
   context.lru_crawler = &lru_crawler;
+  context.slab_automove.store(config.slab_automove);
+  context.slab_automove_ratio.store(config.slab_automove_ratio);
   if (lru_maintainer != nullptr) {
     context.lru_maintainer_juggles = [m = lru_maintainer.get()] { return m->juggles(); };
   }

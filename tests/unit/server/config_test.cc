@@ -160,6 +160,30 @@ TEST(ConfigTest, LruCrawlerOptions) {
   EXPECT_EQ(ErrorOf({"-o", "lru_crawler_tocrawl"}), "Missing lru_crawler_tocrawl value");
 }
 
+// memcached 1.6.18's messages and readings, checked by running it with the same -o: a bare
+// slab_automove is 1 and "abc" is atoi's 0; a ratio must be in (0, 1].
+TEST(ConfigTest, SlabAutomoveOptions) {
+  auto parsed = Parse({"-o", "slab_automove=2,slab_automove_ratio=0.25"});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->config.slab_automove, 2u);
+  EXPECT_DOUBLE_EQ(parsed->config.slab_automove_ratio, 0.25);
+  parsed = Parse({"-o", "slab_automove,slab_automove_ratio=1"});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->config.slab_automove, 1u);
+  EXPECT_DOUBLE_EQ(parsed->config.slab_automove_ratio, 1.0);
+  parsed = Parse({"-o", "slab_automove=abc"});
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->config.slab_automove, 0u);
+  EXPECT_EQ(ErrorOf({"-o", "slab_automove=3"}), "slab_automove must be between 0 and 2");
+  EXPECT_EQ(ErrorOf({"-o", "slab_automove=-1"}), "slab_automove must be between 0 and 2");
+  for (const char* value : {"0", "1.5", "abc", "-0.5"}) {
+    EXPECT_EQ(ErrorOf({"-o", std::string("slab_automove_ratio=") + value}),
+              "slab_automove_ratio must be > 0 and < 1")
+        << value;
+  }
+  EXPECT_EQ(ErrorOf({"-o", "slab_automove_ratio"}), "Missing slab_automove_ratio argument");
+}
+
 TEST(ConfigTest, LruSegmentSharesAndAgeFactorsAreStored) {
   auto parsed =
       Parse({"-o", "hot_lru_pct=10,warm_lru_pct=50,hot_max_factor=0.5,warm_max_factor=1.75"});

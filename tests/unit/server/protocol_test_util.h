@@ -49,6 +49,8 @@ class Server {
     if (config_.lru_crawler) crawler_->Enable();
     context_.store = store_.get();
     context_.lru_crawler = crawler_.get();
+    context_.slab_automove.store(config_.slab_automove);
+    context_.slab_automove_ratio.store(config_.slab_automove_ratio);
     context_.config = &config_;
     context_.start_time = kStart - 100;
     context_.thread_stats = {&stats_};

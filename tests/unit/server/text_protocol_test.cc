@@ -1181,6 +1181,14 @@ TEST(TextProtocolTest, SlabsCommandsAnswerAsMemcachedWithoutPageMoves) {
                         "STAT slab_automove_ratio 0.25\r\n"));
   EXPECT_EQ(s.Send("slabs automove 0 extra\r\n"), "OK\r\n");
   EXPECT_THAT(s.Send("stats settings\r\n"), HasSubstr("STAT slab_automove 0\r\n"));
+
+  // Started with -o slab_automove=2,slab_automove_ratio=0.5, it says so.
+  Config config;
+  config.slab_automove = 2;
+  config.slab_automove_ratio = 0.5;
+  Server started(config);
+  EXPECT_THAT(started.Send("stats settings\r\n"),
+              HasSubstr("STAT slab_automove 2\r\nSTAT slab_automove_ratio 0.50\r\n"));
 }
 
 TEST(TextProtocolTest, LruTuneAndModeAnswerAsMemcached) {

@@ -89,8 +89,8 @@ struct ServerContext {
   storage::Store* store = nullptr;
   // memcached's lru_maintainer_juggles; unset without the maintainer (-o no_lru_maintainer).
   std::function<uint64_t()> lru_maintainer_juggles;
-  // The LRU crawler, running or not ("lru_crawler enable" starts it); null only where no
-  // crawler can be started.
+  // The LRU crawler, running or not ("lru_crawler enable" starts it). Always set: main, the
+  // protocol tests and the fuzzers each make one.
   storage::LruCrawler* lru_crawler = nullptr;
   const Config* config = nullptr;
   uint32_t start_time = 0;  // unix seconds

@@ -769,10 +769,10 @@ void Runner::GeneralStats() {
   Stat(out_, "hash_power_level", s.hash_power_level);
   Stat(out_, "hash_bytes", s.hash_bytes);
   Stat(out_, "hash_is_expanding", s.hash_is_expanding ? 1u : 0u);
-  const storage::LruCrawler* const crawler = context_->lru_crawler;
-  if (crawler != nullptr && crawler->enabled()) {
-    Stat(out_, "lru_crawler_running", crawler->running() ? 1u : 0u);
-    Stat(out_, "lru_crawler_starts", crawler->starts());
+  const storage::LruCrawler& crawler = *context_->lru_crawler;
+  if (crawler.enabled()) {
+    Stat(out_, "lru_crawler_running", crawler.running() ? 1u : 0u);
+    Stat(out_, "lru_crawler_starts", crawler.starts());
   }
   if (context_->lru_maintainer_juggles) {
     Stat(out_, "lru_maintainer_juggles", context_->lru_maintainer_juggles());
@@ -860,15 +860,13 @@ void Runner::SettingsStats() {
   Stat(out_, "slab_automove_window", uint64_t{30});
   Stat(out_, "slab_chunk_max",
        classes.count() > 0 ? classes.at(classes.count()).chunk_size : uint64_t{0});
-  const storage::LruCrawler* const crawler = context_->lru_crawler;
-  Stat(out_, "lru_crawler", YesNo(crawler != nullptr && crawler->enabled()));
-  Stat(out_, "lru_crawler_sleep",
-       crawler != nullptr ? crawler->sleep_micros() : c.lru_crawler_sleep);
-  Stat(out_, "lru_crawler_tocrawl",
-       crawler != nullptr ? crawler->tocrawl() : c.lru_crawler_tocrawl);
+  const storage::LruCrawler& crawler = *context_->lru_crawler;
+  Stat(out_, "lru_crawler", YesNo(crawler.enabled()));
+  Stat(out_, "lru_crawler_sleep", crawler.sleep_micros());
+  Stat(out_, "lru_crawler_tocrawl", crawler.tocrawl());
   Stat(out_, "tail_repair_time", uint64_t{0});
   Stat(out_, "flush_enabled", YesNo(c.flush_enabled));
-  Stat(out_, "dump_enabled", "yes");  // lru_crawler metadump works
+  Stat(out_, "dump_enabled", "yes");  // metadump is allowed whenever the crawler runs
   Stat(out_, "hash_algorithm", "absl");
   const storage::Store::LruSettings lru = store_->lru_settings();  // "lru" moves them
   Stat(out_, "lru_maintainer_thread", YesNo(c.lru_maintainer));
@@ -1013,13 +1011,12 @@ bool ParseCrawlClasses(std::string_view text, storage::LruCrawler::ClassSet* cla
 }
 
 void Runner::LruCrawler(const TokenizedLine& t) {
-  storage::LruCrawler* const crawler = context_->lru_crawler;
-  const bool enabled = crawler != nullptr && crawler->enabled();
+  storage::LruCrawler& crawler = *context_->lru_crawler;
   const std::string_view sub = t.count > 1 ? t.tokens[1] : std::string_view();
   if (t.count == 3 && (sub == "crawl" || sub == "metadump")) {
     storage::LruCrawler::ClassSet classes;
     std::string_view error;
-    if (!enabled) {
+    if (!crawler.enabled()) {
       Reply(out_, false, "CLIENT_ERROR lru crawler disabled");
     } else if (sub == "metadump") {
       Metadump(t.tokens[2]);
@@ -1029,7 +1026,7 @@ void Runner::LruCrawler(const TokenizedLine& t) {
     } else if (!ParseCrawlClasses(t.tokens[2], &classes, &error)) {
       Reply(out_, false, error);
     } else {
-      switch (crawler->Crawl(classes)) {
+      switch (crawler.Crawl(classes)) {
         case storage::LruCrawler::CrawlStart::kStarted:
           Reply(out_, false, kOk);
           break;
@@ -1048,16 +1045,14 @@ void Runner::LruCrawler(const TokenizedLine& t) {
     } else if (sub == "sleep" && n > kMaxCrawlerSleep) {
       Reply(out_, false, "CLIENT_ERROR sleep must be one second or less");
     } else {
-      if (crawler != nullptr && sub == "sleep") crawler->set_sleep_micros(n);
-      if (crawler != nullptr && sub == "tocrawl") crawler->set_tocrawl(n);
+      if (sub == "sleep") crawler.set_sleep_micros(n);
+      if (sub == "tocrawl") crawler.set_tocrawl(n);
       Reply(out_, false, kOk);
     }
   } else if (t.count == 2 && sub == "enable") {
-    Reply(
-        out_, false,
-        crawler != nullptr && crawler->Enable() ? kOk : "ERROR failed to start lru crawler thread");
+    Reply(out_, false, crawler.Enable() ? kOk : "ERROR failed to start lru crawler thread");
   } else if (t.count == 2 && sub == "disable") {
-    if (crawler != nullptr) crawler->Disable();
+    crawler.Disable();
     Reply(out_, false, kOk);
   } else {
     Reply(out_, false, kError);
